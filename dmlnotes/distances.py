@@ -1,0 +1,128 @@
+"""Pairwise distances and similarities between two sets of embeddings.
+
+Functions return an ``(n, m)`` matrix for ``x`` of shape ``(n, d)`` and ``y`` of shape
+``(m, d)``; with ``y=None`` they compare ``x`` with itself and the diagonal is exactly
+zero (distances) so that a point's distance to itself never leaks a gradient.
+
+The classes wrap the functions so that a loss can take the distance as a parameter,
+in the way pytorch-metric-learning does: one triplet loss serves squared Euclidean,
+Euclidean and cosine. ``is_similarity`` tells whether larger means closer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _check_pair(x: Tensor, y: Tensor | None) -> Tensor:
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(f"embeddings must be a 2-D tensor (n, dim), got {_describe(x)}")
+    if y is None:
+        return x
+    if not isinstance(y, Tensor) or y.dim() != 2:
+        raise ValueError(f"the second set of embeddings must be a 2-D tensor (m, dim), got {_describe(y)}")
+    if y.shape[1] != x.shape[1]:
+        raise ValueError(f"embedding dimensions differ: {x.shape[1]} and {y.shape[1]}")
+    return y
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__}"
+
+
+def pairwise_squared_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
+    """Squared Euclidean distances ``||x_i - y_j||^2``, clamped at zero against rounding."""
+    other = _check_pair(x, y)
+    x_sq = (x * x).sum(dim=1, keepdim=True)
+    y_sq = x_sq.T if y is None else (other * other).sum(dim=1).unsqueeze(0)
+    squared = (x_sq + y_sq - 2.0 * x @ other.T).clamp_min(0.0)
+    if y is None:
+        eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
+        squared = squared.masked_fill(eye, 0.0)
+    return squared
+
+
+def safe_sqrt(values: Tensor) -> Tensor:
+    """Square root whose gradient is zero (not infinite) where the input is zero."""
+    positive = values > 0
+    safe = torch.where(positive, values, torch.ones_like(values))
+    return torch.where(positive, torch.sqrt(safe), torch.zeros_like(values))
+
+
+def pairwise_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
+    """Euclidean distances ``||x_i - y_j||`` with a finite gradient at zero distance."""
+    return safe_sqrt(pairwise_squared_euclidean(x, y))
+
+
+def pairwise_cosine_similarity(x: Tensor, y: Tensor | None = None, eps: float = 1e-12) -> Tensor:
+    """Cosine similarities ``x_i . y_j / (||x_i|| ||y_j||)``, in [-1, 1]."""
+    other = _check_pair(x, y)
+    x_unit = F.normalize(x, dim=1, eps=eps)
+    y_unit = x_unit if y is None else F.normalize(other, dim=1, eps=eps)
+    return x_unit @ y_unit.T
+
+
+class Distance(nn.Module):
+    """Base class: ``distance(x, y=None)`` returns the pairwise matrix.
+
+    Args:
+        normalize_embeddings: L2-normalise both sets first (distances on the unit sphere).
+    """
+
+    is_similarity = False
+
+    def __init__(self, normalize_embeddings: bool = False):
+        super().__init__()
+        self.normalize_embeddings = normalize_embeddings
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        _check_pair(x, y)
+        if self.normalize_embeddings:
+            x = F.normalize(x, dim=1)
+            y = None if y is None else F.normalize(y, dim=1)
+        return self.pairwise(x, y)
+
+    def pairwise(self, x: Tensor, y: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def margin_violation(self, closer: Tensor, farther: Tensor, margin: float) -> Tensor:
+        """How much ``closer`` fails to beat ``farther`` by ``margin`` (positive = violated).
+
+        For distances this is ``closer - farther + margin``; for similarities the signs flip.
+        """
+        if self.is_similarity:
+            return farther - closer + margin
+        return closer - farther + margin
+
+    def extra_repr(self) -> str:
+        return f"normalize_embeddings={self.normalize_embeddings}"
+
+
+class SquaredEuclideanDistance(Distance):
+    """``||x - y||^2`` (the survey's convention in eqs. (1), (2), (13))."""
+
+    def pairwise(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return pairwise_squared_euclidean(x, y)
+
+
+class EuclideanDistance(Distance):
+    """``||x - y||`` with a finite gradient at zero distance."""
+
+    def pairwise(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return pairwise_euclidean(x, y)
+
+
+class CosineSimilarity(Distance):
+    """``cos(x, y)``; a similarity, so larger means closer. Always normalises."""
+
+    is_similarity = True
+
+    def __init__(self):
+        super().__init__(normalize_embeddings=True)
+
+    def pairwise(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return pairwise_cosine_similarity(x, y)

@@ -1,0 +1,119 @@
+"""What every loss shares: input checks, label masks, reduction and the empty batch.
+
+A loss subclasses :class:`MetricLoss` and implements ``compute_loss``; it is called as
+``loss(embeddings, labels)`` or ``loss(embeddings, labels, indices_tuple)`` with the
+tuple a miner returned. After each call ``loss.last_stats`` tells how many terms
+(pairs, triplets, anchors) the batch had and how many of them were active (non-zero),
+so a notebook can plot the share of trivial triplets or warn about an empty batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+class EmptyBatchWarning(UserWarning):
+    """The batch held no valid pair, triplet or anchor, so the loss is zero."""
+
+
+@dataclass(frozen=True)
+class LossStats:
+    """Bookkeeping of the last call: ``num_terms`` valid terms, ``num_active`` non-zero."""
+
+    num_terms: int
+    num_active: int
+
+    @property
+    def empty(self) -> bool:
+        return self.num_terms == 0
+
+    @property
+    def active_fraction(self) -> float:
+        return self.num_active / self.num_terms if self.num_terms else 0.0
+
+
+def check_embeddings_and_labels(embeddings: Tensor, labels: Tensor) -> Tensor:
+    """Validate a batch and return the labels as a long tensor on the embeddings' device."""
+    if not isinstance(embeddings, Tensor):
+        raise ValueError(f"embeddings must be a torch.Tensor of shape (batch, dim), got {type(embeddings).__name__}")
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must have shape (batch, dim), got shape {tuple(embeddings.shape)}")
+    if not embeddings.is_floating_point():
+        raise ValueError(f"embeddings must be a floating-point tensor, got dtype {embeddings.dtype}")
+    if not isinstance(labels, Tensor):
+        labels = torch.as_tensor(labels)
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"embeddings and labels disagree on the batch size: {embeddings.shape[0]} embeddings, "
+            f"{labels.shape[0]} labels"
+        )
+    return labels.to(device=embeddings.device, dtype=torch.long)
+
+
+def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Boolean ``(n, n)`` masks of positive pairs (same label, i != j) and negative pairs."""
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def zero_loss(embeddings: Tensor) -> Tensor:
+    """A scalar zero that stays attached to the graph (``backward`` works, gradients are 0)."""
+    return embeddings.sum() * 0.0
+
+
+class MetricLoss(nn.Module):
+    """Base class of the losses: ``loss(embeddings, labels, indices_tuple=None) -> scalar``.
+
+    Args:
+        warn_if_empty: emit an :class:`EmptyBatchWarning` when a batch has no valid term.
+    """
+
+    def __init__(self, warn_if_empty: bool = False):
+        super().__init__()
+        self.warn_if_empty = warn_if_empty
+        self.last_stats: LossStats | None = None
+
+    def forward(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None = None) -> Tensor:
+        labels = check_embeddings_and_labels(embeddings, labels)
+        self.last_stats = None
+        loss = self.compute_loss(embeddings, labels, indices_tuple)
+        if self.last_stats is None:
+            raise RuntimeError(f"{type(self).__name__}.compute_loss must finish with mean_of_terms, record or empty_loss")
+        return loss
+
+    def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None) -> Tensor:
+        raise NotImplementedError
+
+    # Helpers for subclasses -------------------------------------------------------
+    def record(self, terms: Tensor) -> None:
+        """Store how many terms the batch had and how many were non-zero."""
+        terms = terms.detach()
+        self.last_stats = LossStats(num_terms=int(terms.numel()), num_active=int((terms > 0).sum()))
+
+    def empty_loss(self, embeddings: Tensor, what: str = "pair or triplet") -> Tensor:
+        """Zero loss for a batch with nothing to learn from; warns if asked to."""
+        self.last_stats = LossStats(num_terms=0, num_active=0)
+        if self.warn_if_empty:
+            warnings.warn(
+                f"{type(self).__name__}: the batch has no valid {what}; the loss is zero. "
+                "Use a class-balanced sampler with at least two samples per class.",
+                EmptyBatchWarning,
+                stacklevel=3,
+            )
+        return zero_loss(embeddings)
+
+    def mean_of_terms(self, terms: Tensor, embeddings: Tensor, what: str = "pair or triplet") -> Tensor:
+        """Mean over the valid terms, or a graph-attached zero when there are none."""
+        if terms.numel() == 0:
+            return self.empty_loss(embeddings, what)
+        self.record(terms)
+        return terms.mean()
