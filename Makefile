@@ -1,0 +1,39 @@
+# The two commands of the README: `make lab` and `make test`. Both create .venv if it is
+# missing and install the package with its dependencies (again when pyproject.toml changes).
+#
+# TORCH is what pip installs for PyTorch before anything else: plain `torch` from PyPI by
+# default (a CUDA build on Linux). For a CPU-only build, or another CUDA version, pass
+# the requirement and index that https://pytorch.org/get-started/locally/ gives, e.g.
+#   make test TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch
+NB ?=
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.dmlnotes-installed
+
+.PHONY: lab test install notebooks bench bench-losses clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+lab: $(INSTALLED)
+	$(BIN)/python -m jupyter lab --ServerApp.root_dir=notebooks
+
+test: $(INSTALLED)
+	DMLNOTES_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -q
+
+notebooks: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.notebook_runner execute $(NB)
+
+bench: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.notebook_runner bench $(NB)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from dmlnotes.distances import (
+    CosineSimilarity,
+    EuclideanDistance,
+    SquaredEuclideanDistance,
+    pairwise_cosine_similarity,
+    pairwise_euclidean,
+    pairwise_squared_euclidean,
+)
+
+
+def loop_squared(x, y):
+    return torch.tensor([[float(((a - b) ** 2).sum()) for b in y] for a in x], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_squared_and_plain_euclidean_against_a_loop(dtype):
+    torch.manual_seed(0)
+    x, y = torch.randn(7, 5, dtype=dtype), torch.randn(4, 5, dtype=dtype)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    expected = loop_squared(x.double(), y.double())
+    assert torch.allclose(pairwise_squared_euclidean(x, y).double(), expected, atol=tol)
+    assert torch.allclose(pairwise_euclidean(x, y).double(), expected.sqrt(), atol=tol)
+    assert torch.allclose(pairwise_squared_euclidean(x).double(), loop_squared(x.double(), x.double()), atol=tol)
+
+
+def test_self_distances_have_an_exact_zero_diagonal():
+    x = torch.randn(6, 3) * 1000
+    assert torch.all(pairwise_squared_euclidean(x).diagonal() == 0)
+    assert torch.all(pairwise_euclidean(x).diagonal() == 0)
+
+
+def test_euclidean_gradient_is_finite_at_zero_distance():
+    x = torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]], requires_grad=True)
+    pairwise_euclidean(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    # Only the pairs with the third point contribute: d/dx ||x - z|| = (x - z) / ||x - z||, twice (rows and columns).
+    expected = 2 * torch.tensor([1.0, 2.0]) / 5**0.5
+    assert torch.allclose(x.grad[0], expected, atol=1e-6)
+
+
+def test_cosine_similarity_known_values():
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [1.0, 1.0]])
+    sim = pairwise_cosine_similarity(x)
+    assert sim[0, 1] == pytest.approx(0.0)
+    assert sim[0, 2] == pytest.approx(-1.0)
+    assert sim[0, 3] == pytest.approx(2**-0.5)
+    assert torch.allclose(sim.diagonal(), torch.ones(4))
+
+
+def test_distance_classes_and_margin_violation():
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert SquaredEuclideanDistance()(x)[0, 1] == pytest.approx(25.0)
+    assert EuclideanDistance()(x)[0, 1] == pytest.approx(5.0)
+    assert EuclideanDistance(normalize_embeddings=True)(torch.tensor([[2.0, 0.0], [0.0, 5.0]]))[0, 1] == pytest.approx(2**0.5)
+    # Distances: closer should be smaller; similarities: closer should be larger.
+    assert float(EuclideanDistance().margin_violation(torch.tensor(1.0), torch.tensor(3.0), 0.5)) == pytest.approx(-1.5)
+    assert float(CosineSimilarity().margin_violation(torch.tensor(0.9), torch.tensor(0.2), 0.5)) == pytest.approx(-0.2)
+    assert CosineSimilarity.is_similarity and not EuclideanDistance.is_similarity
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(3), torch.zeros(2, 3, 4), [[0.0, 1.0]]])
+def test_bad_shapes_are_rejected(bad):
+    with pytest.raises(ValueError, match="2-D"):
+        pairwise_squared_euclidean(bad)
+
+
+def test_dimension_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="dimensions differ"):
+        pairwise_euclidean(torch.zeros(2, 3), torch.zeros(2, 4))

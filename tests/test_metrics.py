@@ -1,0 +1,143 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dmlnotes.metrics import map_at_r, nearest_neighbors, nmi, recall_at_k, retrieval_metrics, retrieval_recall_at_k
+
+
+def brute_force_ranking(x, metric):
+    """Each query's other samples, nearest first (stable order on ties by index)."""
+    x = np.asarray(x, dtype=np.float64)
+    if metric == "cosine":
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        dissimilarity = -(unit @ unit.T)
+    else:
+        dissimilarity = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    rankings = []
+    for q in range(len(x)):
+        others = [j for j in range(len(x)) if j != q]
+        rankings.append(sorted(others, key=lambda j: (dissimilarity[q, j], j)))
+    return rankings
+
+
+def brute_force_recall(x, y, k, metric):
+    ranking = brute_force_ranking(x, metric)
+    return np.mean([any(y[j] == y[q] for j in ranking[q][:k]) for q in range(len(y))])
+
+
+def brute_force_map_at_r(x, y, metric):
+    ranking = brute_force_ranking(x, metric)
+    scores = []
+    for q in range(len(y)):
+        r = sum(1 for j in range(len(y)) if j != q and y[j] == y[q])
+        hits, total = 0, 0.0
+        for i, j in enumerate(ranking[q][:r], start=1):
+            if y[j] == y[q]:
+                hits += 1
+                total += hits / i
+        scores.append(total / r)
+    return np.mean(scores)
+
+
+def test_hand_computed_recall_and_map_on_a_line():
+    # Class a at 0 and 1, class b at 1.4 and 5.
+    # Query 0: nearest 1 (a) -> hit at 1.  Query 1: 1.4 (b), 0 (a) -> hit at 2.
+    # Query 1.4: 1 (a), 0 (a), 5 (b) -> hit at 3.  Query 5: 1.4 (b) -> hit at 1.
+    x = torch.tensor([[0.0], [1.0], [1.4], [5.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    assert recall_at_k(x, y, ks=(1, 2, 3)) == pytest.approx({1: 0.5, 2: 0.75, 3: 1.0})
+    # R = 1 for every query: MAP@R is the share of queries whose first neighbour matches.
+    assert map_at_r(x, y) == pytest.approx(0.5)
+
+
+def test_hand_computed_map_at_r_with_r_two():
+    # Class a at 0, 1, 3; class b at 2, 10, 11.  Query 0: 1 (a), 2 (b): AP = (1/1) / 2 = 0.5.
+    # Query 1: 0 (a), 2 (b): 0.5.  Query 3: 2 (b), 1 (a): (1/2) / 2 = 0.25.
+    # Query 2: 1, 3 (a, a): 0.  Query 10: 11 (b), 3 (a): 0.5.  Query 11: 10 (b), 3 (a): 0.5.
+    x = torch.tensor([[0.0], [1.0], [3.0], [2.0], [10.0], [11.0]])
+    y = torch.tensor([0, 0, 0, 1, 1, 1])
+    assert map_at_r(x, y) == pytest.approx((0.5 + 0.5 + 0.25 + 0 + 0.5 + 0.5) / 6)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_recall_and_map_match_brute_force(metric):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = rng.integers(0, 6, size=60)
+    ours = recall_at_k(x.astype(np.float32), y, ks=(1, 2, 4, 8), metric=metric)
+    for k in (1, 2, 4, 8):
+        assert ours[k] == pytest.approx(brute_force_recall(x, y, k, metric))
+    assert map_at_r(x, y, metric=metric) == pytest.approx(brute_force_map_at_r(x, y, metric))
+
+
+def test_chunked_equals_unchunked():
+    torch.manual_seed(1)
+    x, y = torch.randn(203, 16), torch.randint(0, 9, (203,))
+    assert recall_at_k(x, y, chunk_size=1000) == recall_at_k(x, y, chunk_size=17)
+    assert map_at_r(x, y, chunk_size=1000) == pytest.approx(map_at_r(x, y, chunk_size=5), abs=1e-7)
+    assert torch.equal(nearest_neighbors(x, 5, chunk_size=1000), nearest_neighbors(x, 5, chunk_size=3))
+
+
+def test_query_is_excluded_from_its_own_gallery():
+    # Every point is alone in space: with the query included, R@1 would be 1.
+    x = torch.tensor([[0.0], [10.0], [20.0], [30.0]])
+    y = torch.tensor([0, 1, 0, 1])
+    assert recall_at_k(x, y, ks=1)[1] == 0.0
+    assert 0 not in nearest_neighbors(x, 3)[0].tolist()
+
+
+def test_ir_recall_differs_from_dml_recall():
+    # Query 0 of class a (0, 1, 2, 3): its nearest neighbour matches, so DML R@1 counts a hit,
+    # but it found 1 of 3 relevant samples, so IR recall@1 is 1/3.
+    x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [100.0], [101.0]])
+    y = torch.tensor([0, 0, 0, 0, 1, 1])
+    assert recall_at_k(x, y, ks=1)[1] == 1.0
+    assert retrieval_recall_at_k(x, y, k=1) == pytest.approx((4 * (1 / 3) + 2 * 1.0) / 6)
+
+
+def test_nmi_is_one_for_perfect_clusters_and_hand_computed_when_two_classes_merge():
+    y = torch.arange(4).repeat_interleave(5)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    assert nmi(centres[y] + 0.01 * torch.randn(20, 2), y) == pytest.approx(1.0)
+    # Classes 0 and 1 share a location; 3 clusters: {0,1}, {2}, {3}.
+    # H(Y) = ln 4, H(C) = MI = 1.5 ln 2, geometric NMI = 1.5 ln2 / sqrt(2 ln2 * 1.5 ln2) = sqrt(3) / 2.
+    merged = centres[torch.tensor([0, 0, 2, 3])][y]
+    assert nmi(merged, y, num_clusters=3) == pytest.approx(math.sqrt(3) / 2, abs=1e-9)
+    # scikit-learn's arithmetic normalisation gives 1.5 ln2 / ((2 + 1.5) ln2 / 2) = 6/7.
+    assert nmi(merged, y, num_clusters=3, average_method="arithmetic") == pytest.approx(6 / 7, abs=1e-9)
+
+
+def test_retrieval_metrics_collects_everything():
+    torch.manual_seed(0)
+    y = torch.arange(5).repeat_interleave(4)
+    result = retrieval_metrics(torch.randn(20, 4), y, ks=(1, 4))
+    assert set(result) == {"R@1", "R@4", "MAP@R", "NMI"}
+    assert all(0.0 <= v <= 1.0 for v in result.values())
+
+
+@pytest.mark.parametrize(
+    "embeddings, labels, message",
+    [
+        (torch.zeros(4), torch.zeros(4, dtype=torch.long), "shape \\(n, dim\\)"),
+        (torch.zeros(4, 2), torch.zeros(3, dtype=torch.long), "disagree on the number of samples"),
+        (torch.zeros(4, 2), torch.tensor([0.0, 0.0, 1.0, 1.0]), "integer class ids"),
+        (torch.zeros(4, 2, dtype=torch.long), torch.tensor([0, 0, 1, 1]), "floating point"),
+        (torch.full((4, 2), float("nan")), torch.tensor([0, 0, 1, 1]), "NaN"),
+        (torch.zeros(3, 2), torch.tensor([0, 0, 1]), "single sample have no match"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(embeddings, labels, message):
+    with pytest.raises(ValueError, match=message):
+        recall_at_k(embeddings, labels)
+
+
+def test_bad_k_and_metric():
+    x, y = torch.randn(6, 2), torch.tensor([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match="k must lie between"):
+        recall_at_k(x, y, ks=(1, 6))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        map_at_r(x, y, metric="manhattan")
+    with pytest.raises(ValueError, match="single sample"):
+        map_at_r(x[:5], y[:5])

@@ -1,0 +1,97 @@
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from dmlnotes import plots
+from dmlnotes.training import Snapshot, TrainingHistory
+
+
+def history_with(num_snapshots, normalized=False, n=12):
+    rng = np.random.default_rng(0)
+    snapshots = []
+    for step in range(num_snapshots):
+        points = rng.normal(size=(n, 2))
+        if normalized:
+            points /= np.linalg.norm(points, axis=1, keepdims=True)
+        snapshots.append(Snapshot(step * 5, points))
+    return TrainingHistory(losses=[1.0] * (5 * num_snapshots), snapshots=snapshots)
+
+
+def test_frame_indices_cap_the_count_and_keep_both_ends():
+    picks = plots.frame_indices(500, 40)
+    assert len(picks) <= 40 and picks[0] == 0 and picks[-1] == 499
+    assert list(plots.frame_indices(5, 40)) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError):
+        plots.frame_indices(5, 1)
+
+
+def test_animation_holds_at_most_max_frames_and_a_poster_of_the_last_frame():
+    labels = np.arange(12) % 3
+    anim = plots.animate_embeddings(history_with(100), labels, max_frames=10)
+    assert anim.num_frames == 10
+    html = anim._repr_html_()
+    assert len(re.findall(r"frames\[\d+\] = ", html)) == 10
+    assert re.search(r'<img id="_anim_img\w*" src="data:image/png;base64,', html)
+    assert not plt.get_fignums()  # the figure is closed, so the last frame is not shown twice
+
+
+def test_side_by_side_animation_has_one_panel_per_run():
+    labels = np.arange(12) % 3
+    anim = plots.animate_runs({"a": history_with(6), "b": history_with(3, normalized=True)}, labels, max_frames=6)
+    assert anim.num_frames == 6 and "<script" in anim.html
+
+
+def test_plot_embeddings_draws_the_unit_circle_for_normalised_points():
+    history = history_with(1, normalized=True)
+    ax = plots.plot_embeddings(history.snapshots[0].embeddings, np.arange(12) % 4)
+    assert any(isinstance(p, matplotlib.patches.Circle) for p in ax.patches)
+    assert ax.get_xlim() == pytest.approx((-1.15, 1.15))
+    ax = plots.plot_embeddings(np.zeros((3, 2)) + [[0, 0], [5, 5], [1, 2]], [0, 1, 1])
+    assert not ax.patches
+    plt.close("all")
+
+
+def test_plots_reject_embeddings_that_are_not_2d():
+    with pytest.raises(ValueError, match="2-D embeddings"):
+        plots.plot_embeddings(np.zeros((4, 3)), [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="labels must have shape"):
+        plots.plot_embeddings(np.zeros((4, 2)), [0, 1])
+
+
+def test_class_colours_are_distinct_and_stable():
+    for n in (3, 10, 15, 40):
+        colours = plots.class_colors(n)
+        assert len(colours) == n and len({tuple(c) for c in colours}) == n
+    assert np.array_equal(plots.class_colors(10)[:3], plots.class_colors(10)[:3])
+
+
+def test_interactive_is_static_under_make_notebooks(monkeypatch):
+    import ipywidgets
+
+    calls = []
+    monkeypatch.setenv(plots.STATIC_ENV_VAR, "1")
+    result = plots.interactive(lambda margin: calls.append(margin), margin=ipywidgets.FloatSlider(value=0.5))
+    assert result is None and calls == [0.5]
+    monkeypatch.setenv(plots.STATIC_ENV_VAR, "0")
+    widget = plots.interactive(lambda margin: calls.append(margin), margin=ipywidgets.FloatSlider(value=0.7))
+    assert widget is not None and calls[-1] == 0.7
+
+
+def test_snapshot_slider_starts_at_the_last_snapshot(monkeypatch):
+    monkeypatch.setenv(plots.STATIC_ENV_VAR, "1")
+    plots.snapshot_slider(history_with(4), np.arange(12) % 3)
+    plt.close("all")
+
+
+def test_loss_curves_and_image_grid():
+    ax = plots.plot_losses({"run": TrainingHistory(losses=list(np.linspace(2, 1, 30)))}, window=5)
+    assert len(ax.lines) == 1 and len(ax.lines[0].get_xdata()) == 26
+    fig = plots.show_images(np.zeros((5, 1, 8, 8)), [0, 1, 2, 0, 1], class_names=["a", "b", "c"], columns=3)
+    assert len(fig.axes) == 6
+    plt.close("all")
