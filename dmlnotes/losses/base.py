@@ -87,7 +87,7 @@ class MetricLoss(nn.Module):
         self.last_stats = None
         loss = self.compute_loss(embeddings, labels, indices_tuple)
         if self.last_stats is None:
-            raise RuntimeError(f"{type(self).__name__}.compute_loss must finish with mean_of_terms, record or empty_loss")
+            raise RuntimeError(f"{type(self).__name__}.compute_loss must finish with mean_of_terms, reduce, record or empty_loss")
         return loss
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None) -> Tensor:
@@ -117,3 +117,15 @@ class MetricLoss(nn.Module):
             return self.empty_loss(embeddings, what)
         self.record(terms)
         return terms.mean()
+
+    def reduce(self, terms: Tensor, embeddings: Tensor, reduction: str = "mean", what: str = "pair or triplet") -> Tensor:
+        """``"mean"`` over all valid terms, or ``"mean_nonzero"`` over the active (non-zero) ones.
+
+        Averaging only the active terms keeps the gradient from fading as more and more
+        terms become trivial (pytorch-metric-learning's ``AvgNonZeroReducer``).
+        """
+        if reduction == "mean" or terms.numel() == 0:
+            return self.mean_of_terms(terms, embeddings, what)
+        self.record(terms)
+        # Sum over all terms / number of non-zero ones = mean of the non-zero terms (0 if none).
+        return terms.sum() / (terms.detach() > 0).sum().clamp_min(1)

@@ -1,0 +1,60 @@
+"""Checks of parameters shared by losses, miners and data: each raises a ValueError
+that names the parameter and what was expected."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+from torch import Tensor
+
+
+def _number(name: str, value, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_finite(name: str, value) -> float:
+    """``value`` as a float; raises unless it is a finite real number."""
+    return _number(name, value, "a finite number")
+
+
+def check_non_negative(name: str, value) -> float:
+    """``value`` as a float; raises unless it is finite and >= 0 (margins, weights)."""
+    number = _number(name, value, "a finite number >= 0")
+    if number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def check_positive(name: str, value) -> float:
+    """``value`` as a float; raises unless it is finite and > 0 (temperatures, scales)."""
+    number = _number(name, value, "a positive finite number")
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return number
+
+
+def check_choice(name: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_class_labels(labels: Tensor, num_classes: int) -> Tensor:
+    """Check that ``labels`` is a 1-D integer tensor of class ids in ``0 .. num_classes-1``."""
+    if not isinstance(labels, Tensor):
+        labels = torch.as_tensor(labels)
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if labels.numel() > 0:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"labels must be class ids in 0..{num_classes - 1} (num_classes={num_classes}), "
+                f"got values from {low} to {high}"
+            )
+    return labels.long()
