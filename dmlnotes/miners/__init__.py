@@ -1,1 +1,27 @@
-"""Miners pick the informative pairs or triplets of a batch; a loss accepts what they return."""
+"""Miners pick the informative pairs or triplets of a batch; a loss accepts what they return.
+
+Call a miner as ``miner(embeddings, labels)``; it returns ``(anchors, positives, negatives)``
+(long tensors on the embeddings' device) to pass to a loss as ``indices_tuple``.
+"""
+
+from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets, triplet_mask
+from ..indices import pairs_from_indices, triplets_from_indices
+from .base import TripletMiner
+from .batch_hard import BatchHardMiner
+from .hardest_negative import HardestNegativeMiner
+from .random_triplets import RandomTripletsMiner
+from .semihard import SemiHardNegativeMiner
+
+__all__ = [
+    "TripletMiner",
+    "AllTripletsMiner",
+    "RandomTripletsMiner",
+    "HardestNegativeMiner",
+    "SemiHardNegativeMiner",
+    "BatchHardMiner",
+    "count_triplets",
+    "all_triplet_indices",
+    "triplet_mask",
+    "pairs_from_indices",
+    "triplets_from_indices",
+]
