@@ -1,23 +1,48 @@
-"""Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``."""
+"""Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
+
+Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8) and the softmax
+losses with temperature (2.1-2.2).
+"""
 
 from .base import EmptyBatchWarning, LossStats, MetricLoss, label_masks, zero_loss
+from .contrastive import ContrastiveLoss
+from .coupled_clusters import CoupledClustersLoss
+from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
+from .lifted_structure import LiftedStructureLoss
+from .nca import NCALoss
+from .norm_softmax import NormSoftmaxLoss
+from .npair import NPairLoss, npair_batch_sampler, split_anchor_positive
+from .proxy_nca import ProxyNCALoss
+from .softmax_temperature import (
+    embedding_gradient,
+    feature_gradient,
+    logit_gradient,
+    soft_target_cross_entropy,
+    softened_softmax,
+)
+from .triplet import TripletLoss
 
-# Filled in as the chapters land; explicit imports once every module exists.
-_LAZY = {
-    "ContrastiveLoss": "contrastive",
-    "TripletLoss": "triplet",
-    "LiftedStructureLoss": "lifted_structure",
-    "NPairLoss": "npair",
-    "CoupledClustersLoss": "coupled_clusters",
-    "ProxyNCALoss": "proxy_nca",
-    "NormSoftmaxLoss": "norm_softmax",
-    "HeatedUpSoftmaxLoss": "heated_up_softmax",
-}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "MetricLoss",
+    "LossStats",
+    "EmptyBatchWarning",
+    "label_masks",
+    "zero_loss",
+    "ContrastiveLoss",
+    "TripletLoss",
+    "LiftedStructureLoss",
+    "NPairLoss",
+    "npair_batch_sampler",
+    "split_anchor_positive",
+    "CoupledClustersLoss",
+    "NCALoss",
+    "ProxyNCALoss",
+    "NormSoftmaxLoss",
+    "HeatedUpSoftmaxLoss",
+    "HeatUpSchedule",
+    "softened_softmax",
+    "soft_target_cross_entropy",
+    "logit_gradient",
+    "feature_gradient",
+    "embedding_gradient",
+]

@@ -1,0 +1,117 @@
+"""Normalised softmax loss (survey section 2.2, eq. (19); Zhai & Wu 2018).
+
+A classifier turned into a metric learner: drop the bias, L2-normalise the embeddings and
+the class weights, and divide the cosine logits by a temperature. The class weights are
+then proxies (survey section 2.1), and the embedding before the classifier is the metric
+space used at test time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..distances import pairwise_cosine_similarity
+from .base import MetricLoss
+from .proxy_nca import check_class_count, init_proxies
+from ..checks import check_class_labels, check_positive
+
+
+class NormSoftmaxLoss(MetricLoss):
+    r"""Normalised, bias-free softmax cross-entropy with a temperature, survey eq. (19).
+
+    .. math::
+        \ell(x) = -\log \frac{\exp(\hat x^\top \hat w_y / T)}{\sum_{c} \exp(\hat x^\top \hat w_c / T)}
+
+    averaged over the batch, where ``x_hat`` and ``w_hat`` are the L2-normalised embedding
+    and class weights (the sum includes the true class). The logits ``cos / T`` lie in
+    ``[-1/T, 1/T]``. A small ``T`` widens that range so that the softmax can become
+    confident although cosines differ little (random unit vectors in high dimension are
+    nearly orthogonal); ``T = 1`` leaves it too flat to train well.
+
+    Computed with ``F.cross_entropy`` (log-sum-exp), so loss and gradients stay finite in
+    float32 down to ``T = 0.001`` (logits of +-1000), misclassified samples included.
+
+    Defaults and sources: ``T = 0.05`` (Zhai & Wu 2018; also pytorch-metric-learning's
+    ``NormalizedSoftmaxLoss``, which stores the weights transposed, as
+    ``(embedding_dim, num_classes)``). Weights: one row per class, initialised as in
+    :func:`~dmlnotes.losses.proxy_nca.init_proxies`. Zhai & Wu also place a LayerNorm
+    without affine parameters before the normalisation and train with class-balanced
+    batches; those belong to the model and the sampler, not to the loss.
+
+    The class weights are this module's parameters: give ``loss_fn.parameters()`` to the
+    optimiser and call ``loss_fn.to(device)`` with the model.
+
+    Args:
+        num_classes: number of training classes (>= 2).
+        embedding_dim: dimension of the embeddings.
+        temperature: ``T > 0``; may be changed later (``loss_fn.temperature = 0.1``).
+        warn_if_empty: warn when a batch is empty.
+
+    Shapes:
+        embeddings ``(batch, embedding_dim)``, labels ``(batch,)`` with values in
+        ``0 .. num_classes-1`` -> scalar. ``last_stats.num_terms`` is the batch size.
+        No miner: passing an ``indices_tuple`` raises ``ValueError``.
+    """
+
+    def __init__(self, num_classes: int, embedding_dim: int, temperature: float = 0.05, warn_if_empty: bool = False):
+        super().__init__(warn_if_empty=warn_if_empty)
+        self.num_classes, self.embedding_dim = check_class_count(num_classes, embedding_dim)
+        self.weight = init_proxies(num_classes, embedding_dim)
+        self.temperature = temperature
+
+    @property
+    def temperature(self) -> float:
+        """``T > 0``; the logits are ``cos / T``."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self._temperature = check_positive("temperature", value)
+
+    @property
+    def logit_scale(self) -> float:
+        """The factor on the cosines, ``1 / T``."""
+        return 1.0 / self.temperature
+
+    @property
+    def class_weights(self) -> Tensor:
+        """Normalised class weights ``(num_classes, embedding_dim)``, detached, for plots."""
+        return F.normalize(self.weight.detach(), dim=1)
+
+    @property
+    def proxies(self) -> Tensor:
+        """Same as :attr:`class_weights`: by survey section 2.1 the class weights are the proxies."""
+        return self.class_weights
+
+    def cosines(self, embeddings: Tensor) -> Tensor:
+        """``(batch, num_classes)`` cosines between the embeddings and the class weights."""
+        if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"embeddings must have shape (batch, {self.embedding_dim}), got shape {tuple(embeddings.shape)}"
+            )
+        # A differentiable cast, so float64 batches work and gradients reach the parameter.
+        weight = self.weight.to(device=embeddings.device, dtype=embeddings.dtype)
+        return pairwise_cosine_similarity(embeddings, weight)
+
+    def logits(self, embeddings: Tensor) -> Tensor:
+        """``cos / T``, shape ``(batch, num_classes)``, in ``[-1/T, 1/T]``."""
+        return self.cosines(embeddings) * self.logit_scale
+
+    def class_probabilities(self, embeddings: Tensor) -> Tensor:
+        """Softmax of :meth:`logits`, rows sum to 1."""
+        return torch.softmax(self.logits(embeddings), dim=1)
+
+    def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> Tensor:
+        if indices_tuple is not None:
+            raise ValueError(
+                f"{type(self).__name__} does not take an indices_tuple: "
+                "every sample is compared with every class weight"
+            )
+        labels = check_class_labels(labels, self.num_classes)
+        terms = F.cross_entropy(self.logits(embeddings), labels, reduction="none")
+        return self.mean_of_terms(terms, embeddings, what="sample")
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, temperature={self.temperature}"
