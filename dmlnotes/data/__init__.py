@@ -3,6 +3,7 @@
 from .cub import load_cub
 from .dataset import InMemoryDataset, as_label_tensor
 from .digits import load_digits
+from .glyphs import glyph_classes, load_glyphs
 from .images import ImageFileDataset
 from .omniglot import load_omniglot
 from .paths import DatasetNotFoundError, data_root
@@ -16,6 +17,8 @@ __all__ = [
     "as_label_tensor",
     "data_root",
     "load_digits",
+    "load_glyphs",
+    "glyph_classes",
     "load_cub",
     "load_omniglot",
     "ClassBalancedBatchSampler",
