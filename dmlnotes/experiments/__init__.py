@@ -1,0 +1,1 @@
+"""Experiments shared by several lessons: the common comparison setup, the temperature sweep."""
