@@ -35,5 +35,8 @@ notebooks: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.notebook_runner bench $(NB)
 
+bench-losses: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.experiments.loss_benchmark
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -25,6 +25,8 @@ DEFAULT_SECONDS_BUDGET = 60.0
 DEFAULT_BYTES_BUDGET = 2_000_000
 # Issues may allow a named notebook more time.
 SECONDS_BUDGETS = {"12_temperature.ipynb": 180.0}
+# Widgets render as static figures, no progress bars in committed outputs.
+KERNEL_ENVIRONMENT = {"DMLNOTES_STATIC": "1", "DMLNOTES_PROGRESS": "0"}
 
 
 def find_notebooks(paths: list[str]) -> list[Path]:
@@ -44,8 +46,6 @@ def execute(path: Path, timeout: int = 900):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    os.environ["DMLNOTES_STATIC"] = "1"
-    os.environ["DMLNOTES_PROGRESS"] = "0"
     client = NotebookClient(
         notebook,
         timeout=timeout,
@@ -53,9 +53,18 @@ def execute(path: Path, timeout: int = 900):
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
     )
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
+    saved = {name: os.environ.get(name) for name in KERNEL_ENVIRONMENT}
+    os.environ.update(KERNEL_ENVIRONMENT)  # the kernel inherits it
+    try:
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     notebook.metadata.pop("widgets", None)
     return notebook, seconds
 

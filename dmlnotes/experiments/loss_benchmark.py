@@ -1,0 +1,151 @@
+"""Time forward plus backward of every loss beside pytorch-metric-learning's version.
+
+Usage: ``make bench-losses`` or ``python -m dmlnotes.experiments.loss_benchmark``.
+
+One batch of 256 embeddings of dimension 128 (64 classes x 4 samples). Each pair of
+implementations runs with matching settings (same distance, normalisation, margin and
+reduction) in the same process, timed with ``torch.utils.benchmark`` (median of
+repeated runs). The ratio is ours / theirs: below 1 means dmlnotes is faster.
+pytorch-metric-learning is a development dependency, installed by ``make``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..distances import SquaredEuclideanDistance
+from ..losses import (
+    ContrastiveLoss,
+    CoupledClustersLoss,
+    LiftedStructureLoss,
+    NCALoss,
+    NormSoftmaxLoss,
+    NPairLoss,
+    ProxyNCALoss,
+    TripletLoss,
+)
+from ..miners import BatchHardMiner, SemiHardNegativeMiner
+
+Step = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class Pairing:
+    """Our loss and pytorch-metric-learning's, each as ``(embeddings, labels) -> loss``."""
+
+    name: str
+    ours: Step
+    theirs: Step | None
+
+
+def with_miner(loss, miner) -> Step:
+    return lambda embeddings, labels: loss(embeddings, labels, miner(embeddings, labels))
+
+
+def pairings(num_classes: int, dim: int) -> list[Pairing]:
+    from pytorch_metric_learning import distances as pml_distances
+    from pytorch_metric_learning import losses as pml
+    from pytorch_metric_learning import miners as pml_miners
+
+    squared_on_sphere = pml_distances.LpDistance(power=2, normalize_embeddings=True)
+    euclidean = pml_distances.LpDistance(normalize_embeddings=False)
+    triplet_ours = TripletLoss(margin=0.2, reduction="mean_nonzero")
+    triplet_theirs = pml.TripletMarginLoss(margin=0.2, distance=squared_on_sphere)
+    proxy_ours = ProxyNCALoss(num_classes, dim, include_positive_in_denominator=True)
+    proxy_theirs = pml.ProxyNCALoss(num_classes, dim)
+    softmax_ours = NormSoftmaxLoss(num_classes, dim, temperature=0.05)
+    softmax_theirs = pml.NormalizedSoftmaxLoss(num_classes, dim, temperature=0.05)
+    return [
+        Pairing(
+            "contrastive (plain distance)",
+            ContrastiveLoss(margin=1.0, squared=False),
+            pml.ContrastiveLoss(pos_margin=0.0, neg_margin=1.0, distance=euclidean),
+        ),
+        Pairing("triplet, all triplets", triplet_ours, triplet_theirs),
+        Pairing(
+            "triplet + semi-hard miner",
+            with_miner(triplet_ours, SemiHardNegativeMiner(margin=0.2)),
+            with_miner(triplet_theirs, pml_miners.TripletMarginMiner(0.2, "semihard", distance=squared_on_sphere)),
+        ),
+        Pairing(
+            "triplet + batch-hard miner",
+            with_miner(triplet_ours, BatchHardMiner(SquaredEuclideanDistance(normalize_embeddings=True))),
+            with_miner(triplet_theirs, pml_miners.BatchHardMiner(distance=squared_on_sphere)),
+        ),
+        Pairing(
+            "lifted structure (smooth)",
+            LiftedStructureLoss(margin=1.0),
+            pml.LiftedStructureLoss(neg_margin=1.0, pos_margin=0.0, distance=euclidean),
+        ),
+        Pairing(
+            "N-pair (Sohn's batch, no L2)",
+            NPairLoss(l2_reg=0.0, pairs="npair"),
+            _npair_theirs(pml.NPairsLoss(distance=pml_distances.DotProductSimilarity(normalize_embeddings=False))),
+        ),
+        Pairing("NCA", NCALoss(), pml.NCALoss(distance=pml_distances.LpDistance(power=2, normalize_embeddings=False))),
+        Pairing("coupled clusters", CoupledClustersLoss(margin=1.0), None),
+        Pairing("proxy-NCA (eq. 14)", proxy_ours, proxy_theirs),
+        Pairing("normalized softmax", softmax_ours, softmax_theirs),
+    ]
+
+
+def _npair_theirs(loss) -> Step:
+    """pytorch-metric-learning's N-pair loss pairs the first two samples of each class too."""
+    from ..losses import split_anchor_positive
+
+    def step(embeddings: Tensor, labels: Tensor) -> Tensor:
+        anchors, positives, classes = split_anchor_positive(embeddings, labels)
+        return loss(torch.cat([anchors, positives]), torch.cat([classes, classes]))
+
+    return step
+
+
+def time_step(step: Step, embeddings: Tensor, labels: Tensor, min_run_time: float) -> float:
+    """Median seconds of one forward and backward pass."""
+    from torch.utils import benchmark
+
+    def run():
+        embeddings.grad = None
+        step(embeddings, labels).backward()
+
+    run()  # warm-up (and check that it runs)
+    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--classes", type=int, default=64)
+    parser.add_argument("--per-class", type=int, default=4)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timing per implementation")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    labels = torch.arange(args.classes).repeat_interleave(args.per_class)
+    embeddings = torch.randn(len(labels), args.dim, requires_grad=True)
+    print(f"forward + backward on {len(labels)} embeddings of dimension {args.dim} "
+          f"({args.classes} classes x {args.per_class}), {torch.get_num_threads()} threads, CPU")
+    rows = []
+    for pairing in pairings(args.classes, args.dim):
+        ours = time_step(pairing.ours, embeddings, labels, args.min_run_time)
+        theirs = time_step(pairing.theirs, embeddings, labels, args.min_run_time) if pairing.theirs else None
+        rows.append((pairing.name, ours, theirs))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'loss':<{width}}  {'dmlnotes ms':>11}  {'PML ms':>8}  {'ratio':>6}")
+    for name, ours, theirs in rows:
+        other = f"{1000 * theirs:8.2f}  {ours / theirs:6.2f}" if theirs else f"{'-':>8}  {'-':>6}"
+        print(f"{name:<{width}}  {1000 * ours:11.2f}  {other}")
+    slower = [name for name, ours, theirs in rows if theirs and ours > theirs]
+    print("slower than pytorch-metric-learning: " + (", ".join(slower) if slower else "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from dmlnotes import notebook_runner
+
+
+def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DMLNOTES_STATIC", raising=False)
+    path = tmp_path / "99_tiny.ipynb"
+    notebook = new_notebook(cells=[new_code_cell("import os\nprint(os.environ['DMLNOTES_STATIC'], 6 * 7)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+    assert notebook_runner.main(["bench", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "99_tiny.ipynb" in table and "ok" in table and "total" in table
+    assert not nbformat.read(path, as_version=4).cells[0].outputs  # bench leaves the file alone
+
+    assert notebook_runner.main(["execute", str(path)]) == 0
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert cell.execution_count == 1 and cell.outputs[0]["text"] == "1 42\n"  # static mode was on
+    import os
+
+    assert "DMLNOTES_STATIC" not in os.environ  # ... in the kernel only
