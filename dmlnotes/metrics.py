@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_choice
 from .data.dataset import as_label_tensor
 
 METRICS = ("euclidean", "cosine")
@@ -37,8 +38,7 @@ def _check_embeddings(embeddings, metric: str) -> Tensor:
         raise ValueError(f"retrieval needs at least 2 samples, got {embeddings.shape[0]}")
     if not torch.isfinite(embeddings).all():
         raise ValueError("embeddings contain NaN or infinite values")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    check_choice("metric", metric, METRICS)
     return embeddings.detach()
 
 

@@ -23,12 +23,11 @@ and ``[s - margin]_+`` (positives should reach ``pos_margin``, negatives stay be
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_finite
+from ..checks import check_choice, check_finite
 from ..distances import Distance, EuclideanDistance, SquaredEuclideanDistance
 from ..indices import check_indices_tuple, pairs_from_indices
 from .base import MetricLoss, label_masks
@@ -88,8 +87,7 @@ class ContrastiveLoss(MetricLoss):
             )
         if not distance.is_similarity and not 0 <= pos_margin <= margin:
             raise ValueError(f"margins must satisfy 0 <= pos_margin <= margin, got pos_margin={pos_margin}, margin={margin}")
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        check_choice("reduction", reduction, REDUCTIONS)
         self.margin = float(margin)
         self.pos_margin = float(pos_margin)
         self.distance = distance

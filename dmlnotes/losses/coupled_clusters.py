@@ -13,7 +13,6 @@ with ``x_*^n`` the negative nearest to the centre.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -74,8 +73,7 @@ class CoupledClustersLoss(MetricLoss):
         warn_if_empty: bool = False,
     ):
         super().__init__(warn_if_empty=warn_if_empty)
-        margin = check_non_negative("margin", margin)
-        self.margin = float(margin)
+        self.margin = check_non_negative("margin", margin)
         self.detach_center = bool(detach_center)
         self.normalize_embeddings = bool(normalize_embeddings)
 

@@ -17,12 +17,11 @@ because the nested hard maxima led to poor local optima.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_non_negative
+from ..checks import check_choice, check_non_negative
 from ..distances import pairwise_euclidean
 from ..indices import check_indices_tuple, pairs_from_indices
 from .base import MetricLoss, label_masks
@@ -86,8 +85,7 @@ class LiftedStructureLoss(MetricLoss):
     ):
         super().__init__(warn_if_empty=warn_if_empty)
         margin = check_non_negative("margin", margin)
-        if form not in FORMS:
-            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        check_choice("form", form, FORMS)
         self.margin = float(margin)
         self.form = form
         self.normalize_embeddings = bool(normalize_embeddings)

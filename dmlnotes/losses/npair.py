@@ -12,13 +12,12 @@ stable for large similarities and vectorised over all pairs of the batch.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.samplers import ClassBalancedBatchSampler
-from ..checks import check_non_negative
+from ..checks import check_choice, check_non_negative
 from ..distances import safe_sqrt
 from .base import MetricLoss, check_embeddings_and_labels, label_masks
 
@@ -99,10 +98,8 @@ class NPairLoss(MetricLoss):
     ):
         super().__init__(warn_if_empty=warn_if_empty)
         l2_reg = check_non_negative("l2_reg", l2_reg)
-        if pairs not in PAIRINGS:
-            raise ValueError(f"pairs must be one of {PAIRINGS}, got {pairs!r}")
-        if l2_reg_form not in L2_REG_FORMS:
-            raise ValueError(f"l2_reg_form must be one of {L2_REG_FORMS}, got {l2_reg_form!r}")
+        check_choice("pairs", pairs, PAIRINGS)
+        check_choice("l2_reg_form", l2_reg_form, L2_REG_FORMS)
         self.l2_reg = float(l2_reg)
         self.pairs = pairs
         self.l2_reg_form = l2_reg_form

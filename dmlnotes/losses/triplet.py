@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ..distances import Distance
 from ..miners.all_triplets import all_triplet_indices
-from ..checks import check_non_negative
+from ..checks import check_choice, check_non_negative
 from ..indices import check_indices_tuple, triplets_from_indices
 from ..miners.base import default_distance
 from .base import MetricLoss
@@ -68,8 +68,7 @@ class TripletLoss(MetricLoss):
         warn_if_empty: bool = False,
     ):
         super().__init__(warn_if_empty=warn_if_empty)
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        check_choice("reduction", reduction, REDUCTIONS)
         if not isinstance(swap, bool):
             raise ValueError(f"swap must be True or False, got {swap!r}")
         self.margin = check_non_negative("margin", margin)

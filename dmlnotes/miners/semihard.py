@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ..distances import Distance
 from ..losses.base import label_masks
-from ..checks import check_non_negative
+from ..checks import check_choice, check_non_negative
 from .base import TripletMiner, default_distance, masked_argbest, seeded_generator
 
 SELECTIONS = ("hardest", "random")
@@ -64,8 +64,7 @@ class SemiHardNegativeMiner(TripletMiner):
         self.margin = check_non_negative("margin", margin)
         if self.margin == 0:
             raise ValueError("margin must be > 0: with margin 0 the semi-hard band d_ap < d_an < d_ap + m is empty")
-        if selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        check_choice("selection", selection, SELECTIONS)
         self.distance = default_distance(distance)
         self.selection = selection
         self.generator = seeded_generator(seed)
