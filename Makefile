@@ -23,8 +23,11 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# JupyterLab refuses to run as root unless told; containers often run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
 lab: $(INSTALLED)
-	$(BIN)/python -m jupyter lab --ServerApp.root_dir=notebooks
+	$(BIN)/python -m jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT)
 
 test: $(INSTALLED)
 	DMLNOTES_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -q
