@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "execute":
             with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
                 nbformat.write(notebook, tmp)
+            os.chmod(tmp.name, path.stat().st_mode)  # keep the file's permissions, not the temp file's 0600
             os.replace(tmp.name, path)
         budget = SECONDS_BUDGETS.get(path.name, DEFAULT_SECONDS_BUDGET)
         flags = []
