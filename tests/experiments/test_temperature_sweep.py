@@ -1,0 +1,259 @@
+"""The temperature sweep (survey Table 1): both setups end to end on tiny data, the script, bad input."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from dmlnotes.data import DatasetNotFoundError, InMemoryDataset
+from dmlnotes.experiments import temperature_sweep as ts
+from dmlnotes.models import BackboneEmbedding
+
+TINY_GLYPHS = dataclasses.replace(
+    ts.GLYPHS, embedding_dim=8, steps=4, width=4, classes_per_batch=4, samples_per_class=2, diagnostic_samples=20,
+)
+TINY_CUB = dataclasses.replace(
+    ts.CUB, embedding_dim=3, steps=2, warmup_steps=1, lr_drop_steps=(1,), classes_per_batch=2, samples_per_class=2,
+    image_size=16, eval_batch_size=4, diagnostic_samples=6,
+)
+
+
+def tiny_images(num_classes, per_class, seed):
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    prototypes = torch.rand(num_classes, 1, 12, 12, generator=generator)
+    inputs = prototypes[labels] + 0.1 * torch.rand(len(labels), 1, 12, 12, generator=generator)
+    return InMemoryDataset(inputs, labels)
+
+
+def make_cub(root, classes=(1, 2, 3, 101, 102, 103), per_class=3):
+    """A CUB_200_2011 folder in the standard layout with small flat-colour images."""
+    folder = root / "CUB_200_2011"
+    lines, labels = [], []
+    image_id = 0
+    for c in classes:
+        name = f"{c:03d}.Bird_{c}"
+        (folder / "images" / name).mkdir(parents=True)
+        for k in range(per_class):
+            image_id += 1
+            relative = f"{name}/Bird_{c}_{k}.jpg"
+            colour = ((37 * c) % 256, (11 * c + 40 * k) % 256, (5 * c) % 256)
+            Image.new("RGB", (24 + 4 * k, 20), color=colour).save(folder / "images" / relative, format="PNG")
+            lines.append(f"{image_id} {relative}")
+            labels.append(f"{image_id} {c}")
+    (folder / "images.txt").write_text("\n".join(lines) + "\n")
+    (folder / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
+    return folder
+
+
+def tiny_backbone_factory(dim):
+    backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return BackboneEmbedding(backbone, feature_dim=4, embedding_dim=dim)
+
+
+def test_cub_path_runs_end_to_end_on_a_tiny_folder_on_the_cpu(tmp_path, monkeypatch):
+    folder = make_cub(tmp_path)
+    optimised = []
+    real_sgd = ts._sgd
+    monkeypatch.setattr(ts, "_sgd", lambda params, config: optimised.append(list(params)) or real_sgd(optimised[-1], config))
+    result = ts.run_sweep([0.05, 1.0], [0], TINY_CUB, root=folder, model_factory=tiny_backbone_factory,
+                          device="cpu", allow_cpu=True)
+    assert result.setup == "cub" and result.temperatures == [0.05, 1.0] and result.seeds == [0]
+    for run in result.runs:
+        assert 0.0 <= run.recall_at_1 <= 1.0 and run.finite
+        assert len(run.losses) == TINY_CUB.warmup_steps + TINY_CUB.steps
+        assert run.p_true.shape == (8,) and np.all((run.p_true > 0) & (run.p_true < 1))  # 2 batches of 2 x 2 >= 6
+        assert 0.0 < run.hard_share <= 1.0 and 0.5 <= run.top_negative_share <= 1.0  # 2 wrong classes
+    # Per run: a warm-up optimiser over the projection and the class weights only, then one over everything.
+    assert len(optimised) == 4
+    warmup, full = optimised[0], optimised[1]
+    assert len(warmup) == 2 and warmup[0].shape == (3, 4) and warmup[1].shape == (3, 3)  # projection, class weights
+    assert len(full) > len(warmup)
+
+
+def test_cub_without_data_says_where_to_get_it(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="CUB-200-2011 was not found"):
+        ts.run_sweep([0.05], [0], "cub", root=tmp_path / "nowhere", device="cpu")
+
+
+def test_cub_without_a_gpu_says_so(tmp_path):
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        ts.run_sweep([0.05], [0], TINY_CUB, root=make_cub(tmp_path), model_factory=tiny_backbone_factory, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"temperatures": [0.05, 0.0]}, "temperature must be a positive"),
+        ({"temperatures": [-1.0]}, "temperature must be a positive"),
+        ({"temperatures": [float("nan")]}, "temperature must be a positive"),
+        ({"temperatures": []}, "at least one temperature"),
+        ({"seeds": []}, "at least one integer seed"),
+        ({"seeds": [0.5]}, "seeds must be integers"),
+        ({"setup": "imagenet"}, "setup must be one of"),
+    ],
+)
+def test_bad_input_raises_value_error(kwargs, message):
+    arguments = {"temperatures": [0.05], "seeds": [0], "setup": "glyphs", "data": (tiny_images(8, 4, 0), tiny_images(4, 3, 1))}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        ts.run_sweep(**arguments)
+
+
+def test_the_sweep_restores_torch_threads():
+    before = torch.get_num_threads()
+    data = (tiny_images(8, 4, seed=0), tiny_images(4, 3, seed=1))
+    ts.run_sweep([0.1], [0], dataclasses.replace(TINY_GLYPHS, steps=1, cpu_threads=1), data=data, device="cpu")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="cpu_threads"):
+        dataclasses.replace(TINY_GLYPHS, cpu_threads=0)
+
+
+def test_same_seed_same_result_on_the_cpu():
+    data = (tiny_images(8, 4, seed=0), tiny_images(4, 3, seed=1))
+    first, second = (ts.run_sweep([0.01, 0.5], [3], TINY_GLYPHS, data=data, device="cpu") for _ in range(2))
+    for a, b in zip(first.runs, second.runs):
+        assert a.losses == b.losses and a.recall_at_1 == b.recall_at_1
+        for name in ("p_true", "embedding_gradient_norm", "feature_gradient_norm", "top_negative_share"):
+            assert np.array_equal(getattr(a.signal, name), getattr(b.signal, name))
+    # Different temperatures train differently.
+    assert first.runs[0].losses != first.runs[1].losses
+
+
+def test_training_signal_matches_autograd_and_a_loop():
+    """Closed-form per-sample gradients (eq. (23), and through the normalisation) equal autograd's."""
+    torch.manual_seed(0)
+    model = nn.Linear(5, 4)
+    loss_fn = ts.NormSoftmaxLoss(3, 4, temperature=0.1)
+    inputs, labels = torch.randn(6, 5), torch.tensor([0, 1, 2, 0, 1, 2])
+    signal = ts.training_signal(model, loss_fn, InMemoryDataset(inputs, labels), [[0, 1, 2], [3, 4, 5]], device="cpu")
+    embeddings = model(inputs).detach().requires_grad_(True)
+    torch.nn.functional.cross_entropy(loss_fn.logits(embeddings), labels, reduction="sum").backward()
+    assert np.allclose(signal.embedding_gradient_norm, embeddings.grad.norm(dim=1).numpy(), atol=1e-5)
+    # Eq. (23): the logits z_m = w_m . f / T as a function of f, with normalised class weights.
+    features = torch.nn.functional.normalize(embeddings.detach(), dim=1).requires_grad_(True)
+    weights = torch.nn.functional.normalize(loss_fn.weight.detach(), dim=1)
+    torch.nn.functional.cross_entropy(features @ weights.T / 0.1, labels, reduction="sum").backward()
+    assert np.allclose(signal.feature_gradient_norm, features.grad.norm(dim=1).numpy(), rtol=1e-5, atol=1e-5)
+    probabilities = loss_fn.class_probabilities(embeddings).detach()
+    for i, y in enumerate(labels.tolist()):
+        wrong = [probabilities[i, c].item() for c in range(3) if c != y]
+        assert signal.p_true[i] == pytest.approx(probabilities[i, y].item(), abs=1e-6)
+        assert signal.top_negative_share[i] == pytest.approx(max(wrong) / sum(wrong), rel=1e-5)
+        assert signal.correct[i] == (probabilities[i].argmax().item() == y)
+
+
+def test_training_signal_uses_batch_statistics_but_leaves_running_statistics_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4))
+    model.eval()
+    loss_fn = ts.NormSoftmaxLoss(3, 4, temperature=0.1)
+    data = InMemoryDataset(3 + 2 * torch.randn(6, 5), torch.tensor([0, 1, 2, 0, 1, 2]))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    p_true = ts.training_signal(model, loss_fn, data, [[0, 1, 2, 3, 4, 5]], device="cpu").p_true
+    assert not model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    model.train()
+    expected = loss_fn.class_probabilities(model(data.inputs)).detach()[torch.arange(6), data.labels]
+    assert np.allclose(p_true, expected.numpy(), atol=1e-6)
+
+
+def test_hard_share_by_hand():
+    p_true = np.array([0.9, 0.1, 0.5, 0.8, 0.2, 0.7, 0.6, 0.3, 0.95, 0.4])
+    norms = np.array([1.0, 6.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 5.0])
+    # The hardest 10 % is the single sample with p = 0.1: 6 of the total 20.
+    assert ts.hard_share(p_true, norms) == pytest.approx(6 / 20)
+    # The hardest 20 %: p = 0.1 and 0.2, 8 of 20.
+    assert ts.hard_share(p_true, norms, fraction=0.2) == pytest.approx(8 / 20)
+    with pytest.raises(ValueError):
+        ts.hard_share(p_true, norms[:3])
+
+
+def fake_result(rows):
+    runs = [ts.RunResult(t, s, r / 100, 1.0, 0.5, 0.5, 0.2, 0.3, 1.0, 2.0, 0.1) for t, s, r in rows]
+    return ts.SweepResult("glyphs", ts.GLYPHS, runs)
+
+
+def test_spearman_matches_scipy_and_a_hand_count():
+    from scipy.stats import spearmanr
+
+    ours = [14.4, 25.3, 49.8, 61.7, 63.9, 56.3, 50.4]
+    result = fake_result([(t, s, r + d) for t, r in zip(ts.TABLE1_TEMPERATURES, ours) for s, d in ((0, -1.0), (1, 1.0))])
+    assert np.allclose(result.mean_recall(), ours)
+    rho = result.spearman_with_table1()
+    assert rho == pytest.approx(spearmanr(ours, ts.TABLE1_RECALL_AT_1).statistic)
+    # Ranks 1,2,3,6,7,5,4 against Table 1's 1,2,5,6,7,4,3: sum of squared differences 6.
+    assert rho == pytest.approx(1 - 6 * 6 / (7 * (49 - 1)))
+    assert result.best_temperature() == 0.1
+
+
+def test_save_and_load_json_and_csv(tmp_path):
+    result = fake_result([(0.05, 0, 60.0), (0.05, 1, 62.0), (1.0, 0, 50.0), (1.0, 1, 51.0)])
+    for name in ("sweep.json", "sweep.csv"):
+        loaded = ts.SweepResult.load(result.save(tmp_path / name))
+        assert loaded.temperatures == [0.05, 1.0] and loaded.seeds == [0, 1]
+        assert np.allclose(loaded.mean_recall(), [61.0, 50.5]) and loaded.config == ts.GLYPHS
+        assert "61.0" in loaded.format_table() and "61.3" in loaded.format_table()  # ours beside Table 1's
+    with pytest.raises(ValueError, match=".json or .csv"):
+        result.save(tmp_path / "sweep.txt")
+
+
+def test_script_writes_a_readable_file(tmp_path, capsys):
+    folder = make_cub(tmp_path)
+    out = tmp_path / "results" / "sweep.json"
+    argv = ["--setup", "cub", "--data-root", str(folder), "--allow-cpu", "--device", "cpu", "--temperatures", "0.05", "1.0",
+            "--seeds", "0", "--steps", "1", "--warmup-steps", "1", "--dim", "3", "--image-size", "16", "--out", str(out)]
+    assert ts.main(argv, model_factory=tiny_backbone_factory) == 0
+    data = json.loads(out.read_text())
+    assert data["setup"] == "cub" and data["config"]["steps"] == 1 and data["config"]["embedding_dim"] == 3
+    assert [(run["temperature"], run["seed"]) for run in data["runs"]] == [(0.05, 0), (1.0, 0)]
+    assert all(0.0 <= run["recall_at_1"] <= 1.0 for run in data["runs"])
+    assert ts.SweepResult.load(out).temperatures == [0.05, 1.0]
+    printed = capsys.readouterr().out
+    assert "Table 1" in printed and str(out) in printed
+    # The CSV form too.
+    assert ts.main(argv[:-1] + [str(tmp_path / "sweep.csv")], model_factory=tiny_backbone_factory) == 0
+    assert ts.SweepResult.load(tmp_path / "sweep.csv").seeds == [0]
+
+
+def test_script_reports_bad_input_and_missing_cub_clearly(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ts.main(["--temperatures", "0"])
+    assert exit_info.value.code == 2 and "temperature must be a positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        ts.main(["--setup", "cub", "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.json")])
+    assert exit_info.value.code == 1 and "CUB-200-2011 was not found" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_module_runs_as_a_script(monkeypatch, capsys):
+    """``python -m dmlnotes.experiments.temperature_sweep`` reaches ``main`` (run in-process, without a new interpreter)."""
+    import runpy
+    import sys
+    import warnings
+
+    monkeypatch.setattr(sys, "argv", ["temperature_sweep", "--help"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "found in sys.modules": the module is imported already
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_module("dmlnotes.experiments.temperature_sweep", run_name="__main__")
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "--setup" in printed and "Table 1" in printed
+
+
+def test_plot_sweep_draws_our_row_beside_table1(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = fake_result([(0.05, 0, 60.0), (0.05, 1, 62.0), (1.0, 0, 50.0), (1.0, 1, 51.0)])
+    ax = ts.plot_sweep(ts.SweepResult.load(result.save(tmp_path / "sweep.json")))
+    assert ax.get_xscale() == "log" and ax.get_ylabel().startswith("Recall@1")
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any("Table 1" in label for label in labels) and any("2 seeds" in label for label in labels)
+    plt.close(ax.figure)
