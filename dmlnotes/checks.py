@@ -58,3 +58,25 @@ def check_class_labels(labels: Tensor, num_classes: int) -> Tensor:
                 f"got values from {low} to {high}"
             )
     return labels.long()
+
+
+def check_embeddings_and_labels(embeddings: Tensor, labels: Tensor) -> Tensor:
+    """Validate a batch and return the labels as a long tensor on the embeddings' device."""
+    if not isinstance(embeddings, Tensor):
+        raise ValueError(f"embeddings must be a torch.Tensor of shape (batch, dim), got {type(embeddings).__name__}")
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must have shape (batch, dim), got shape {tuple(embeddings.shape)}")
+    if not embeddings.is_floating_point():
+        raise ValueError(f"embeddings must be a floating-point tensor, got dtype {embeddings.dtype}")
+    if not isinstance(labels, Tensor):
+        labels = torch.as_tensor(labels)
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"embeddings and labels disagree on the batch size: {embeddings.shape[0]} embeddings, "
+            f"{labels.shape[0]} labels"
+        )
+    return labels.to(device=embeddings.device, dtype=torch.long)

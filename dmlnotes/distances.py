@@ -46,11 +46,28 @@ def pairwise_squared_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
     return squared
 
 
+class _SafeSqrt(torch.autograd.Function):
+    """sqrt with the gradient 1 / (2 sqrt(x)) replaced by 0 at x = 0 (where it is infinite)."""
+
+    @staticmethod
+    def forward(ctx, values: Tensor) -> Tensor:
+        roots = torch.sqrt(values)
+        ctx.save_for_backward(roots)
+        return roots
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (roots,) = ctx.saved_tensors
+        return torch.where(roots > 0, grad / (2.0 * roots), torch.zeros_like(grad))
+
+
 def safe_sqrt(values: Tensor) -> Tensor:
-    """Square root whose gradient is zero (not infinite) where the input is zero."""
-    positive = values > 0
-    safe = torch.where(positive, values, torch.ones_like(values))
-    return torch.where(positive, torch.sqrt(safe), torch.zeros_like(values))
+    """Square root (of non-negative values) whose gradient is zero, not infinite, at zero.
+
+    Coincident embeddings (a collapsed model, a point and itself) then pass no gradient
+    through their distance instead of NaN.
+    """
+    return _SafeSqrt.apply(values)
 
 
 def pairwise_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -126,3 +143,15 @@ class CosineSimilarity(Distance):
 
     def pairwise(self, x: Tensor, y: Tensor | None) -> Tensor:
         return pairwise_cosine_similarity(x, y)
+
+
+def default_distance(distance: Distance | None) -> Distance:
+    """``distance``, or the triplet family's default: squared Euclidean on L2-normalised embeddings (FaceNet)."""
+    if distance is None:
+        return SquaredEuclideanDistance(normalize_embeddings=True)
+    if not isinstance(distance, Distance):
+        raise ValueError(
+            "distance must be a dmlnotes.distances.Distance such as SquaredEuclideanDistance(), "
+            f"got {type(distance).__name__}"
+        )
+    return distance

@@ -1,6 +1,8 @@
-"""Index tuples: how a miner tells a loss which pairs or triplets to use.
+"""Which pairs and triplets a batch holds, and how a miner tells a loss which to use.
 
-Two formats, as in pytorch-metric-learning:
+``label_masks`` gives the positive and negative pairs of a batch, ``all_triplet_indices``
+its valid triplets (``count_triplets`` their number). Index tuples come in two formats,
+as in pytorch-metric-learning:
 
 * triplets ``(anchors, positives, negatives)``: three long tensors of equal length ``T``;
   triplet ``t`` is ``(anchors[t], positives[t], negatives[t])``;
@@ -17,6 +19,49 @@ import torch
 from torch import Tensor
 
 IndexTuple = tuple[Tensor, ...]
+
+
+def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Boolean ``(n, n)`` masks of positive pairs (same label, i != j) and negative pairs."""
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def triplet_mask(labels: Tensor) -> Tensor:
+    """Boolean ``(n, n, n)`` mask, True at ``[a, p, n]`` for every valid triplet."""
+    positive_pairs, negative_pairs = label_masks(labels)
+    return positive_pairs.unsqueeze(2) & negative_pairs.unsqueeze(1)
+
+
+def all_triplet_indices(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(anchors, positives, negatives)`` of every valid triplet, ordered by anchor, positive, negative.
+
+    Equal to ``torch.where(triplet_mask(labels))`` without building the n^3 mask: each
+    positive pair ``(a, p)`` is repeated once per negative of ``a``, and the negatives are
+    read from the anchor's row of the negative-pair list.
+    """
+    positive_pairs, negative_pairs = label_masks(labels)
+    anchors, positives = torch.where(positive_pairs)
+    negatives_of = torch.where(negative_pairs)[1]  # row by row, so anchor a's negatives are contiguous
+    per_anchor = negative_pairs.sum(dim=1)
+    first_negative = torch.cumsum(per_anchor, dim=0) - per_anchor
+    repeats = per_anchor[anchors]
+    pair = torch.repeat_interleave(torch.arange(len(anchors), device=labels.device), repeats)
+    start_of_pair = torch.repeat_interleave(torch.cumsum(repeats, dim=0) - repeats, repeats)
+    offset = torch.arange(len(pair), device=labels.device) - start_of_pair
+    return anchors[pair], positives[pair], negatives_of[first_negative[anchors[pair]] + offset]
+
+
+def count_triplets(labels) -> int:
+    """Number of valid triplets, ``sum_c n_c (n_c - 1) (n - n_c)``, computed from class sizes only."""
+    labels = torch.as_tensor(labels)
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
+    if labels.numel() == 0:
+        return 0
+    class_sizes = torch.unique(labels, return_counts=True)[1].long()
+    return int((class_sizes * (class_sizes - 1) * (labels.numel() - class_sizes)).sum())
 
 
 def check_indices_tuple(indices_tuple, labels: Tensor) -> IndexTuple:

@@ -1,8 +1,9 @@
 """The project's own promises: two commands, CI calling them, conda and pip in sync, README accurate."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}

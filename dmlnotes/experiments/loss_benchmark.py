@@ -6,6 +6,12 @@ One batch of 256 embeddings of dimension 128 (64 classes x 4 samples). Each pair
 implementations runs with matching settings (same distance, normalisation, margin and
 reduction) in the same process, timed with ``torch.utils.benchmark`` (median of
 repeated runs). The ratio is ours / theirs: below 1 means dmlnotes is faster.
+
+The last column compares the loss values. They differ where the implementations differ
+by design: the contrastive loss's reduction (ours averages all pairs; PML averages the
+non-zero positive and negative terms separately), the semi-hard miner (ours keeps the
+hardest semi-hard negative per pair, PML every one), and NCA on this batch of large
+unnormalised embeddings (PML drops anchors whose positive probability underflows).
 pytorch-metric-learning is a development dependency, installed by ``make``.
 """
 
@@ -61,6 +67,9 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
     proxy_theirs = pml.ProxyNCALoss(num_classes, dim)
     softmax_ours = NormSoftmaxLoss(num_classes, dim, temperature=0.05)
     softmax_theirs = pml.NormalizedSoftmaxLoss(num_classes, dim, temperature=0.05)
+    with torch.no_grad():  # the same proxies and class weights, so the values can be compared
+        proxy_ours.weight.copy_(proxy_theirs.proxies)
+        softmax_ours.weight.copy_(softmax_theirs.W.T)
     return [
         Pairing(
             "contrastive (plain distance)",
@@ -106,6 +115,18 @@ def _npair_theirs(loss) -> Step:
     return step
 
 
+def _relative_difference(pairing: Pairing, embeddings: Tensor, labels: Tensor) -> float:
+    """|ours - theirs| / |theirs| of the loss values on the batch (NaN without a counterpart).
+
+    Not zero where the two implementations differ by design (see the module docstring).
+    """
+    if pairing.theirs is None:
+        return float("nan")
+    with torch.no_grad():
+        ours, theirs = float(pairing.ours(embeddings, labels)), float(pairing.theirs(embeddings, labels))
+    return abs(ours - theirs) / max(abs(theirs), 1e-12)
+
+
 def time_step(step: Step, embeddings: Tensor, labels: Tensor, min_run_time: float) -> float:
     """Median seconds of one forward and backward pass."""
     from torch.utils import benchmark
@@ -136,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     for pairing in pairings(args.classes, args.dim):
         ours = time_step(pairing.ours, embeddings, labels, args.min_run_time)
         theirs = time_step(pairing.theirs, embeddings, labels, args.min_run_time) if pairing.theirs else None
-        rows.append((pairing.name, ours, theirs))
+        rows.append((pairing.name, ours, theirs, _relative_difference(pairing, embeddings, labels)))
     width = max(len(r[0]) for r in rows)
-    print(f"{'loss':<{width}}  {'dmlnotes ms':>11}  {'PML ms':>8}  {'ratio':>6}")
-    for name, ours, theirs in rows:
-        other = f"{1000 * theirs:8.2f}  {ours / theirs:6.2f}" if theirs else f"{'-':>8}  {'-':>6}"
+    print(f"{'loss':<{width}}  {'dmlnotes ms':>11}  {'PML ms':>8}  {'ratio':>6}  {'values differ by':>16}")
+    for name, ours, theirs, difference in rows:
+        other = f"{1000 * theirs:8.2f}  {ours / theirs:6.2f}  {difference:16.1e}" if theirs else f"{'-':>8}  {'-':>6}  {'-':>16}"
         print(f"{name:<{width}}  {1000 * ours:11.2f}  {other}")
-    slower = [name for name, ours, theirs in rows if theirs and ours > theirs]
+    slower = [name for name, ours, theirs, _ in rows if theirs and ours > theirs]
     print("slower than pytorch-metric-learning: " + (", ".join(slower) if slower else "none"))
     return 0
 

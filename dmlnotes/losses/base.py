@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_embeddings_and_labels  # noqa: F401 (part of this module's interface)
+from ..indices import label_masks  # noqa: F401 (part of this module's interface)
+
 
 class EmptyBatchWarning(UserWarning):
     """The batch held no valid pair, triplet or anchor, so the loss is zero."""
@@ -34,35 +37,6 @@ class LossStats:
     @property
     def active_fraction(self) -> float:
         return self.num_active / self.num_terms if self.num_terms else 0.0
-
-
-def check_embeddings_and_labels(embeddings: Tensor, labels: Tensor) -> Tensor:
-    """Validate a batch and return the labels as a long tensor on the embeddings' device."""
-    if not isinstance(embeddings, Tensor):
-        raise ValueError(f"embeddings must be a torch.Tensor of shape (batch, dim), got {type(embeddings).__name__}")
-    if embeddings.dim() != 2:
-        raise ValueError(f"embeddings must have shape (batch, dim), got shape {tuple(embeddings.shape)}")
-    if not embeddings.is_floating_point():
-        raise ValueError(f"embeddings must be a floating-point tensor, got dtype {embeddings.dtype}")
-    if not isinstance(labels, Tensor):
-        labels = torch.as_tensor(labels)
-    if labels.dim() != 1:
-        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
-    if labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(
-            f"embeddings and labels disagree on the batch size: {embeddings.shape[0]} embeddings, "
-            f"{labels.shape[0]} labels"
-        )
-    return labels.to(device=embeddings.device, dtype=torch.long)
-
-
-def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Boolean ``(n, n)`` masks of positive pairs (same label, i != j) and negative pairs."""
-    same = labels.unsqueeze(0) == labels.unsqueeze(1)
-    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
 
 
 def zero_loss(embeddings: Tensor) -> Tensor:
@@ -117,6 +91,22 @@ class MetricLoss(nn.Module):
             return self.empty_loss(embeddings, what)
         self.record(terms)
         return terms.mean()
+
+    def reduce_masked(
+        self, terms: Tensor, valid: Tensor, embeddings: Tensor, reduction: str = "mean", what: str = "pair or triplet"
+    ) -> Tensor:
+        """Like :meth:`reduce` for a dense matrix of ``terms`` of which only ``valid`` ones count.
+
+        Cheaper than gathering the valid terms first when they are a large share of a
+        pairwise matrix (no index lists, no scatter in the backward pass).
+        """
+        num_terms = int(valid.sum())
+        if num_terms == 0:
+            return self.empty_loss(embeddings, what)
+        kept = terms * valid  # terms are finite, so masking by a product is exact
+        num_active = int((kept.detach() > 0).sum())
+        self.last_stats = LossStats(num_terms=num_terms, num_active=num_active)
+        return kept.sum() / (num_terms if reduction == "mean" else max(num_active, 1))
 
     def reduce(self, terms: Tensor, embeddings: Tensor, reduction: str = "mean", what: str = "pair or triplet") -> Tensor:
         """``"mean"`` over all valid terms, or ``"mean_nonzero"`` over the active (non-zero) ones.

@@ -30,7 +30,7 @@ from torch import Tensor
 from ..checks import check_choice, check_finite
 from ..distances import Distance, EuclideanDistance, SquaredEuclideanDistance
 from ..indices import check_indices_tuple, pairs_from_indices
-from .base import MetricLoss, label_masks
+from .base import LossStats, MetricLoss
 
 REDUCTIONS = ("mean", "mean_nonzero")
 
@@ -94,19 +94,37 @@ class ContrastiveLoss(MetricLoss):
         self.reduction = reduction
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple) -> Tensor:
-        if indices_tuple is None:
-            positive_pairs, negative_pairs = label_masks(labels)
-            upper = torch.ones_like(positive_pairs).triu(diagonal=1)
-            anchors_p, positives = torch.where(positive_pairs & upper)
-            anchors_n, negatives = torch.where(negative_pairs & upper)
-        else:
-            anchors_p, positives, anchors_n, negatives = pairs_from_indices(check_indices_tuple(indices_tuple, labels))
         matrix = self.distance(embeddings)
-        # margin_violation(closer, farther, 0) = closer - farther for a distance, flipped for a similarity.
-        positive_terms = F.relu(self.distance.margin_violation(matrix[anchors_p, positives], self.pos_margin, 0.0))
-        negative_terms = F.relu(self.distance.margin_violation(self.margin, matrix[anchors_n, negatives], 0.0))
-        terms = torch.cat([positive_terms, negative_terms])
+        if indices_tuple is None:
+            return self._all_pairs_loss(matrix, labels, embeddings)
+        anchors_p, positives, anchors_n, negatives = pairs_from_indices(check_indices_tuple(indices_tuple, labels))
+        terms = torch.cat([
+            self._positive_terms(matrix[anchors_p, positives]),
+            self._negative_terms(matrix[anchors_n, negatives]),
+        ])
         return self.reduce(terms, embeddings, self.reduction, what="pair")
+
+    def _all_pairs_loss(self, matrix: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
+        """Every pair i < j, computed on the whole symmetric matrix: each pair appears twice,
+        which leaves the mean unchanged, and no index lists or masks are needed."""
+        n = labels.shape[0]
+        if n < 2:
+            return self.empty_loss(embeddings, "pair")
+        same = labels.unsqueeze(0) == labels.unsqueeze(1)
+        eye = torch.eye(n, dtype=torch.bool, device=labels.device)
+        terms = torch.where(same, self._positive_terms(matrix), self._negative_terms(matrix)).masked_fill(eye, 0.0)
+        num_active = int((terms.detach() > 0).sum()) // 2
+        self.last_stats = LossStats(num_terms=n * (n - 1) // 2, num_active=num_active)
+        if self.reduction == "mean":
+            return terms.sum() / (n * (n - 1))
+        return terms.sum() / (2 * max(num_active, 1))
+
+    # margin_violation(closer, farther, 0) = closer - farther for a distance, flipped for a similarity.
+    def _positive_terms(self, distances: Tensor) -> Tensor:
+        return F.relu(self.distance.margin_violation(distances, self.pos_margin, 0.0))
+
+    def _negative_terms(self, distances: Tensor) -> Tensor:
+        return F.relu(self.distance.margin_violation(self.margin, distances, 0.0))
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, pos_margin={self.pos_margin}, reduction={self.reduction!r}"

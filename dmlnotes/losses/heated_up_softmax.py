@@ -11,8 +11,8 @@ that the well-classified samples are pulled in too and the classes become compac
 
 from __future__ import annotations
 
-from .norm_softmax import NormSoftmaxLoss
 from ..checks import check_positive
+from .norm_softmax import NormSoftmaxLoss
 
 
 class HeatedUpSoftmaxLoss(NormSoftmaxLoss):

@@ -27,7 +27,10 @@ class NCALoss(MetricLoss):
             (pytorch-metric-learning's ``softmax_scale``; default 1 as there).
         warn_if_empty: warn when no sample has a positive in the batch.
 
-    Distances are squared Euclidean on the embeddings as given (not normalised).
+    Distances are squared Euclidean on the embeddings as given (not normalised). Computed
+    in the log domain, so an anchor whose positives are all far away (probability below
+    float precision) still counts with its true, large loss; pytorch-metric-learning's
+    ``NCALoss`` drops such anchors.
     Shapes: embeddings ``(n, dim)``, labels ``(n,)``; returns a scalar.
     """
 
@@ -40,11 +43,16 @@ class NCALoss(MetricLoss):
         has_positive = positive.any(dim=1)
         if not has_positive.any():
             return self.empty_loss(embeddings, "positive pair")
-        logits = -self.scale * pairwise_squared_euclidean(embeddings)
         eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-        log_all = torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1)
-        log_positive = torch.logsumexp(logits.masked_fill(~positive, float("-inf")), dim=1)
-        terms = (log_all - log_positive)[has_positive]
+        logits = (-self.scale * pairwise_squared_euclidean(embeddings)).masked_fill(eye, float("-inf"))
+        log_p = torch.log_softmax(logits, dim=1)  # log p_ij, one pass over the full matrix
+        # Gather each row's positives (at most the largest class size) instead of masking the
+        # whole matrix: the log-sum-exp over positives then costs O(n K), not O(n^2).
+        num_positives = positive.sum(dim=1)
+        columns = positive.to(torch.uint8).topk(int(num_positives.max()), dim=1).indices  # positives first
+        is_real = torch.arange(columns.shape[1], device=labels.device) < num_positives.unsqueeze(1)
+        log_p_positive = log_p.gather(1, columns).masked_fill(~is_real, float("-inf"))
+        terms = -torch.logsumexp(log_p_positive, dim=1)[has_positive]
         return self.mean_of_terms(terms, embeddings, "positive pair")
 
     def extra_repr(self) -> str:

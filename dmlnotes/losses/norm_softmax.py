@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_class_labels, check_positive
 from ..distances import pairwise_cosine_similarity
 from .base import MetricLoss
 from .proxy_nca import check_class_count, init_proxies
-from ..checks import check_class_labels, check_positive
 
 
 class NormSoftmaxLoss(MetricLoss):

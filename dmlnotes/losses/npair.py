@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data.samplers import ClassBalancedBatchSampler
 from ..checks import check_choice, check_non_negative
+from ..data.samplers import ClassBalancedBatchSampler
 from ..distances import safe_sqrt
 from .base import MetricLoss, check_embeddings_and_labels, label_masks
 
@@ -110,12 +110,9 @@ class NPairLoss(MetricLoss):
             raise ValueError("NPairLoss does not take an indices_tuple: it uses every pair of the batch")
         if self.normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=1)
-        if self.pairs == "all":
-            pair_mask, negative = label_masks(labels)
-            used = torch.ones_like(labels, dtype=torch.bool)
-        else:
-            pair_mask, negative, used = _npair_masks(labels)
-
+        if self.pairs == "npair":
+            return self._npair_loss(embeddings, labels)
+        pair_mask, negative = label_masks(labels)
         has_negative = negative.any(dim=1)
         anchors, partners = (pair_mask & has_negative.unsqueeze(1)).nonzero(as_tuple=True)
         if anchors.numel() == 0:
@@ -129,7 +126,18 @@ class NPairLoss(MetricLoss):
         negative_lse = torch.logsumexp(negative_logits, dim=1)
         terms = F.softplus(negative_lse[anchors] - similarities[anchors, partners])
         self.record(terms)
-        return terms.mean() + self.norm_penalty(embeddings[used])
+        return terms.mean() + self.norm_penalty(embeddings)
+
+    def _npair_loss(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """Sohn's form: cross-entropy over the rows of ``anchors @ positives.T`` (one class per row)."""
+        anchors, positives = first_two_per_class(labels)
+        if anchors.numel() < 2:
+            return self.empty_loss(embeddings, "positive pair with a negative")
+        logits = embeddings[anchors] @ embeddings[positives].T
+        # -log softmax of the diagonal = log(1 + sum_k exp(S_ik - S_ii)), k over the other classes.
+        terms = torch.logsumexp(logits, dim=1) - logits.diagonal()
+        self.record(terms)
+        return terms.mean() + self.norm_penalty(embeddings[torch.cat([anchors, positives])])
 
     def norm_penalty(self, embeddings: Tensor) -> Tensor:
         """``0.5 * lambda * mean ||f||^2`` (reference code) or ``lambda * mean ||f||`` (survey)."""
@@ -157,21 +165,6 @@ def first_two_per_class(labels: Tensor) -> tuple[Tensor, Tensor]:
     first_second = same & (rank_in_class == 0).unsqueeze(1) & (rank_in_class == 1).unsqueeze(0)
     anchors, positives = first_second.nonzero(as_tuple=True)
     return anchors, positives
-
-
-def _npair_masks(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Masks of Sohn's N-pair batch: anchor -> own positive, anchor -> other classes' positives."""
-    n = labels.shape[0]
-    anchors, positives = first_two_per_class(labels)
-    is_anchor = torch.zeros(n, dtype=torch.bool, device=labels.device)
-    is_anchor[anchors] = True
-    is_positive = torch.zeros_like(is_anchor)
-    is_positive[positives] = True
-    pair_mask = torch.zeros(n, n, dtype=torch.bool, device=labels.device)
-    pair_mask[anchors, positives] = True
-    different = labels.unsqueeze(0) != labels.unsqueeze(1)
-    negative = different & is_anchor.unsqueeze(1) & is_positive.unsqueeze(0)
-    return pair_mask, negative, is_anchor | is_positive
 
 
 def split_anchor_positive(embeddings: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:

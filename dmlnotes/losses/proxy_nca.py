@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_class_labels, check_positive
 from ..distances import pairwise_squared_euclidean
 from .base import MetricLoss
-from ..checks import check_class_labels, check_positive
 
 
 def check_class_count(num_classes: int, embedding_dim: int) -> tuple[int, int]:

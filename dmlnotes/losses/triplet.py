@@ -28,11 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..distances import Distance
-from ..miners.all_triplets import all_triplet_indices
 from ..checks import check_choice, check_non_negative
-from ..indices import check_indices_tuple, triplets_from_indices
-from ..miners.base import default_distance
+from ..distances import Distance, default_distance
+from ..indices import all_triplet_indices, check_indices_tuple, triplets_from_indices
 from .base import MetricLoss
 
 REDUCTIONS = ("mean", "mean_nonzero")

@@ -4,8 +4,8 @@ Call a miner as ``miner(embeddings, labels)``; it returns ``(anchors, positives,
 (long tensors on the embeddings' device) to pass to a loss as ``indices_tuple``.
 """
 
-from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets, triplet_mask
 from ..indices import pairs_from_indices, triplets_from_indices
+from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets, triplet_mask
 from .base import TripletMiner
 from .batch_hard import BatchHardMiner
 from .hardest_negative import HardestNegativeMiner

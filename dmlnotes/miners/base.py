@@ -11,19 +11,8 @@ from numbers import Integral
 import torch
 from torch import Tensor, nn
 
-from ..distances import Distance, SquaredEuclideanDistance
-from ..losses.base import check_embeddings_and_labels
-
-def default_distance(distance: Distance | None) -> Distance:
-    """The miners' and triplet loss's default: squared Euclidean on L2-normalised embeddings (FaceNet)."""
-    if distance is None:
-        return SquaredEuclideanDistance(normalize_embeddings=True)
-    if not isinstance(distance, Distance):
-        raise ValueError(
-            "distance must be a dmlnotes.distances.Distance such as SquaredEuclideanDistance(), "
-            f"got {type(distance).__name__}"
-        )
-    return distance
+from ..checks import check_embeddings_and_labels
+from ..distances import default_distance  # noqa: F401 (re-exported for the miners)
 
 
 def seeded_generator(seed: int | None) -> torch.Generator | None:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..distances import Distance
-from ..losses.base import label_masks
+from ..indices import label_masks
 from .base import TripletMiner, default_distance, masked_argbest
 
 

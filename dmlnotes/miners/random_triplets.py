@@ -23,8 +23,7 @@ from numbers import Integral
 import torch
 from torch import Tensor
 
-from ..losses.base import label_masks
-from .all_triplets import all_triplet_indices
+from ..indices import all_triplet_indices, label_masks
 from .base import TripletMiner, seeded_generator
 
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..distances import Distance
-from ..losses.base import label_masks
 from ..checks import check_choice, check_non_negative
+from ..distances import Distance
+from ..indices import label_masks
 from .base import TripletMiner, default_distance, masked_argbest, seeded_generator
 
 SELECTIONS = ("hardest", "random")

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from dmlnotes.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
+from dmlnotes.distances import CosineSimilarity, EuclideanDistance
 from dmlnotes.losses import ContrastiveLoss
 from dmlnotes.losses.base import EmptyBatchWarning
 from dmlnotes.miners import AllTripletsMiner, BatchHardMiner

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dmlnotes.losses.heated_up_softmax import HeatedUpSoftmaxLoss
 from dmlnotes.checks import check_class_labels, check_positive
+from dmlnotes.losses.heated_up_softmax import HeatedUpSoftmaxLoss
 from dmlnotes.losses.softmax_temperature import (
     embedding_gradient,
     feature_gradient,
