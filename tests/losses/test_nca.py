@@ -77,7 +77,7 @@ def test_batch_without_positives_gives_attached_zero_and_warns():
     with pytest.warns(EmptyBatchWarning):
         loss = NCALoss(warn_if_empty=True)(x, torch.tensor([0, 1, 2]))
     loss.backward()
-    assert float(loss) == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+    assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
 
 
 def test_bad_scale_is_rejected():
