@@ -134,8 +134,10 @@ class NPairLoss(MetricLoss):
         if anchors.numel() < 2:
             return self.empty_loss(embeddings, "positive pair with a negative")
         logits = embeddings[anchors] @ embeddings[positives].T
-        # -log softmax of the diagonal = log(1 + sum_k exp(S_ik - S_ii)), k over the other classes.
-        terms = torch.logsumexp(logits, dim=1) - logits.diagonal()
+        # -log softmax of the diagonal = log(1 + sum_k exp(S_ik - S_ii)), k over the other classes;
+        # softplus keeps the tiny losses of well-separated pairs (logsumexp - S_ii would round them to 0).
+        eye = torch.eye(len(anchors), dtype=torch.bool, device=logits.device)
+        terms = F.softplus(torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - logits.diagonal())
         self.record(terms)
         return terms.mean() + self.norm_penalty(embeddings[torch.cat([anchors, positives])])
 
