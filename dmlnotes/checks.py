@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -42,14 +43,23 @@ def check_choice(name: str, value, choices: tuple) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def check_class_labels(labels: Tensor, num_classes: int) -> Tensor:
-    """Check that ``labels`` is a 1-D integer tensor of class ids in ``0 .. num_classes-1``."""
+def check_labels(labels, name: str = "labels") -> Tensor:
+    """Class ids as a 1-D long tensor (a tensor stays on its device; lists and arrays are converted)."""
     if not isinstance(labels, Tensor):
-        labels = torch.as_tensor(labels)
+        array = np.asarray(labels)
+        if array.dtype == object:
+            raise ValueError(f"{name} must be integer class ids, got objects of mixed types")
+        labels = torch.from_numpy(array.copy()) if array.size else torch.empty(0, dtype=torch.long)
     if labels.dim() != 1:
-        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
+        raise ValueError(f"{name} must have shape (n,), 1-D with one class id per sample, got shape {tuple(labels.shape)}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+        raise ValueError(f"{name} must be integer class ids, got dtype {labels.dtype}")
+    return labels.long()
+
+
+def check_class_labels(labels, num_classes: int) -> Tensor:
+    """Class ids in ``0 .. num_classes-1`` (for losses with one weight or proxy per class)."""
+    labels = check_labels(labels)
     if labels.numel() > 0:
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= num_classes:
@@ -57,26 +67,27 @@ def check_class_labels(labels: Tensor, num_classes: int) -> Tensor:
                 f"labels must be class ids in 0..{num_classes - 1} (num_classes={num_classes}), "
                 f"got values from {low} to {high}"
             )
-    return labels.long()
+    return labels
 
 
-def check_embeddings_and_labels(embeddings: Tensor, labels: Tensor) -> Tensor:
-    """Validate a batch and return the labels as a long tensor on the embeddings' device."""
+def check_embeddings(embeddings, name: str = "embeddings") -> Tensor:
+    """A 2-D floating-point tensor ``(n, dim)``."""
     if not isinstance(embeddings, Tensor):
-        raise ValueError(f"embeddings must be a torch.Tensor of shape (batch, dim), got {type(embeddings).__name__}")
+        raise ValueError(f"{name} must be a torch.Tensor of shape (n, dim), got {type(embeddings).__name__}")
     if embeddings.dim() != 2:
-        raise ValueError(f"embeddings must have shape (batch, dim), got shape {tuple(embeddings.shape)}")
+        raise ValueError(f"{name} must have shape (n, dim), got shape {tuple(embeddings.shape)}")
     if not embeddings.is_floating_point():
-        raise ValueError(f"embeddings must be a floating-point tensor, got dtype {embeddings.dtype}")
-    if not isinstance(labels, Tensor):
-        labels = torch.as_tensor(labels)
-    if labels.dim() != 1:
-        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {embeddings.dtype}")
+    return embeddings
+
+
+def check_embeddings_and_labels(embeddings: Tensor, labels) -> Tensor:
+    """Validate a batch and return the labels as a long tensor on the embeddings' device."""
+    check_embeddings(embeddings)
+    labels = check_labels(labels)
     if labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
             f"embeddings and labels disagree on the batch size: {embeddings.shape[0]} embeddings, "
             f"{labels.shape[0]} labels"
         )
-    return labels.to(device=embeddings.device, dtype=torch.long)
+    return labels.to(device=embeddings.device)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checks import check_choice
+from .checks import check_choice, check_embeddings
 from .data.dataset import as_label_tensor
 
 METRICS = ("euclidean", "cosine")
@@ -28,12 +28,7 @@ METRICS = ("euclidean", "cosine")
 def _check_embeddings(embeddings, metric: str) -> Tensor:
     if isinstance(embeddings, np.ndarray):
         embeddings = torch.from_numpy(embeddings)
-    if not isinstance(embeddings, Tensor):
-        raise ValueError(f"embeddings must be a tensor or array of shape (n, dim), got {type(embeddings).__name__}")
-    if embeddings.dim() != 2:
-        raise ValueError(f"embeddings must have shape (n, dim), got shape {tuple(embeddings.shape)}")
-    if not embeddings.is_floating_point():
-        raise ValueError(f"embeddings must be floating point, got dtype {embeddings.dtype}")
+    check_embeddings(embeddings)
     if embeddings.shape[0] < 2:
         raise ValueError(f"retrieval needs at least 2 samples, got {embeddings.shape[0]}")
     if not torch.isfinite(embeddings).all():

@@ -123,7 +123,7 @@ def test_retrieval_metrics_collects_everything():
         (torch.zeros(4), torch.zeros(4, dtype=torch.long), "shape \\(n, dim\\)"),
         (torch.zeros(4, 2), torch.zeros(3, dtype=torch.long), "disagree on the number of samples"),
         (torch.zeros(4, 2), torch.tensor([0.0, 0.0, 1.0, 1.0]), "integer class ids"),
-        (torch.zeros(4, 2, dtype=torch.long), torch.tensor([0, 0, 1, 1]), "floating point"),
+        (torch.zeros(4, 2, dtype=torch.long), torch.tensor([0, 0, 1, 1]), "floating-point"),
         (torch.full((4, 2), float("nan")), torch.tensor([0, 0, 1, 1]), "NaN"),
         (torch.zeros(3, 2), torch.tensor([0, 0, 1]), "single sample have no match"),
     ],

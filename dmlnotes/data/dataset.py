@@ -14,21 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..checks import check_labels
+
 
 def as_label_tensor(labels, name: str = "labels") -> Tensor:
-    """Labels as a 1-D long tensor; a ValueError names what was expected otherwise."""
-    if isinstance(labels, Tensor):
-        tensor = labels.detach().cpu()
-    else:
-        array = np.asarray(labels)
-        if array.dtype == object:
-            raise ValueError(f"{name} must be integer class ids, got objects of mixed types")
-        tensor = torch.from_numpy(array.copy()) if array.size else torch.empty(0, dtype=torch.long)
-    if tensor.dim() != 1:
-        raise ValueError(f"{name} must be 1-D (one class id per sample), got shape {tuple(tensor.shape)}")
-    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
-        raise ValueError(f"{name} must be integer class ids, got dtype {tensor.dtype}")
-    return tensor.long()
+    """Labels as a 1-D long CPU tensor; a ValueError names what was expected otherwise."""
+    return check_labels(labels.detach().cpu() if isinstance(labels, Tensor) else labels, name)
 
 
 @dataclass
