@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from ..checks import check_embeddings_and_labels  # noqa: F401 (part of this module's interface)

@@ -1,16 +1,7 @@
 import pytest
-import torch
+from loss_testing import tiny_images
 
-from dmlnotes.data import InMemoryDataset
 from dmlnotes.experiments.comparison import RECIPES, format_results, train_and_evaluate
-
-
-def tiny_images(num_classes, per_class, seed):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(num_classes).repeat_interleave(per_class)
-    prototypes = torch.rand(num_classes, 1, 12, 12, generator=generator)
-    inputs = prototypes[labels] + 0.1 * torch.rand(len(labels), 1, 12, 12, generator=generator)
-    return InMemoryDataset(inputs, labels)
 
 
 @pytest.mark.parametrize("name", list(RECIPES))

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from loss_testing import tiny_images
 from PIL import Image
 from torch import nn
 
@@ -20,14 +21,6 @@ TINY_CUB = dataclasses.replace(
     ts.CUB, embedding_dim=3, steps=2, warmup_steps=1, lr_drop_steps=(1,), classes_per_batch=2, samples_per_class=2,
     image_size=16, eval_batch_size=4, diagnostic_samples=6,
 )
-
-
-def tiny_images(num_classes, per_class, seed):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(num_classes).repeat_interleave(per_class)
-    prototypes = torch.rand(num_classes, 1, 12, 12, generator=generator)
-    inputs = prototypes[labels] + 0.1 * torch.rand(len(labels), 1, 12, 12, generator=generator)
-    return InMemoryDataset(inputs, labels)
 
 
 def make_cub(root, classes=(1, 2, 3, 101, 102, 103), per_class=3):

@@ -1,14 +1,18 @@
 """Tests of dmlnotes.losses.contrastive against a brute-force loop over pairs, hand-computed
 cases, properties, bad input, and pytorch-metric-learning's ContrastiveLoss."""
 
-import warnings
-
 import pytest
 import torch
+from loss_testing import (
+    DTYPE_AND_TOL,
+    assert_same_value_and_grad,
+    check_empty_batch,
+    random_embeddings,
+    reduce_terms,
+)
 
 from dmlnotes.distances import CosineSimilarity, EuclideanDistance
 from dmlnotes.losses import ContrastiveLoss
-from dmlnotes.losses.base import EmptyBatchWarning
 from dmlnotes.miners import AllTripletsMiner, BatchHardMiner
 
 LABELS = torch.tensor([0, 1, 0, 2, 1, 0, 2, 3, 3, 1])
@@ -37,22 +41,11 @@ def brute_contrastive(x, labels, margin, pos_margin=0.0, kind="squared", reducti
         else:
             term = torch.clamp(value - pos_margin, min=0) if same else torch.clamp(margin - value, min=0)
         terms.append(term)
-    if reduction == "mean":
-        return sum(terms) / len(terms)
-    active = [t for t in terms if t > 0]
-    return sum(active) / len(active)
+    return reduce_terms(terms, reduction)
 
 
-def value_and_grad(fn, x):
-    x = x.detach().clone().requires_grad_(True)
-    value = fn(x)
-    (grad,) = torch.autograd.grad(value, x)
-    return value.detach(), grad
-
-
-def random_batch(dtype, seed=0, scale=0.6):
-    generator = torch.Generator().manual_seed(seed)
-    return (scale * torch.randn(len(LABELS), 3, generator=generator)).to(dtype)
+def random_batch(dtype, seed=0):
+    return random_embeddings(len(LABELS), 3, dtype, seed, scale=0.6)
 
 
 CONFIGS = {
@@ -73,17 +66,20 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("dtype, tol", DTYPE_AND_TOL)
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_matches_brute_force_values_and_gradients(config, dtype, tol):
     loss_kwargs, brute_kwargs = CONFIGS[config]
     x = random_batch(dtype)
     loss_fn = ContrastiveLoss(**loss_kwargs)
-    value, grad = value_and_grad(lambda e: loss_fn(e, LABELS), x)
-    expected, expected_grad = value_and_grad(lambda e: brute_contrastive(e, LABELS, **brute_kwargs), x)
+    value, _ = assert_same_value_and_grad(
+        lambda e: loss_fn(e, LABELS),
+        lambda e: brute_contrastive(e, LABELS, **brute_kwargs),
+        x,
+        tol=dict(rtol=tol, atol=tol),
+        grad_tol=dict(rtol=10 * tol, atol=10 * tol),
+    )
     assert value.dtype == dtype
-    torch.testing.assert_close(value, expected, rtol=tol, atol=tol)
-    torch.testing.assert_close(grad, expected_grad, rtol=10 * tol, atol=10 * tol)
     # The batch must exercise both sides of every hinge, or the test proves little.
     stats = loss_fn.last_stats
     assert stats.num_terms == len(LABELS) * (len(LABELS) - 1) // 2
@@ -129,11 +125,10 @@ def test_pair_tuple_uses_exactly_those_pairs():
     # positives (0, 2), (5, 0), negatives (0, 1), (3, 9), (9, 3): ordered pairs as given.
     pairs = (torch.tensor([0, 5]), torch.tensor([2, 0]), torch.tensor([0, 3, 9]), torch.tensor([1, 9, 3]))
     loss_fn = ContrastiveLoss(margin=1.0)
-    value, grad = value_and_grad(lambda e: loss_fn(e, LABELS, pairs), x)
     listed = [(0, 2), (5, 0), (0, 1), (3, 9), (9, 3)]
-    expected, expected_grad = value_and_grad(lambda e: brute_contrastive(e, LABELS, 1.0, pairs=listed), x)
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
+    assert_same_value_and_grad(
+        lambda e: loss_fn(e, LABELS, pairs), lambda e: brute_contrastive(e, LABELS, 1.0, pairs=listed), x
+    )
     assert loss_fn.last_stats.num_terms == 5
 
 
@@ -193,16 +188,7 @@ def test_empty_batch_gives_attached_zero_and_warns(batch):
     else:
         empty = torch.empty(0, dtype=torch.long)
         x, labels, indices = torch.randn(5, 4, requires_grad=True), torch.arange(5), (empty, empty, empty)
-    loss_fn = ContrastiveLoss(warn_if_empty=True)
-    with pytest.warns(EmptyBatchWarning):
-        loss = loss_fn(x, labels, indices)
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.isfinite(x.grad).all() and torch.all(x.grad == 0)
-    assert loss_fn.last_stats.empty
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        ContrastiveLoss()(x, labels, indices)  # silent by default
+    check_empty_batch(ContrastiveLoss(warn_if_empty=True), ContrastiveLoss(), x, labels, indices)
 
 
 @pytest.mark.parametrize(
@@ -280,7 +266,4 @@ def test_agrees_with_pytorch_metric_learning_per_pair_terms(ours, pml_distance, 
     assert pml.__version__
     x = random_batch(torch.float64, seed=3)
     loss_fn = ContrastiveLoss(reduction=reduction, **ours)
-    value, grad = value_and_grad(lambda e: loss_fn(e, LABELS), x)
-    expected, expected_grad = value_and_grad(pml_reduced, x)
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
+    assert_same_value_and_grad(lambda e: loss_fn(e, LABELS), pml_reduced, x)

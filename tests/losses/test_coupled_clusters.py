@@ -1,14 +1,16 @@
 """Tests of dmlnotes.losses.coupled_clusters against loops and hand-placed 2-D configurations."""
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_testing import (
+    PAIRWISE_TOLERANCES,
+    assert_same_value_and_grad,
+    check_empty_batch,
+    separated_clusters,
+)
 
-from dmlnotes.losses import CoupledClustersLoss, EmptyBatchWarning
-
-TOLERANCES = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-5)}
+from dmlnotes.losses import CoupledClustersLoss
 
 
 def brute_force_coupled_clusters(embeddings, labels, margin, detach_center=False, normalize=False):
@@ -37,13 +39,6 @@ def brute_force_coupled_clusters(embeddings, labels, margin, detach_center=False
     return sum(class_losses) / len(class_losses), num_members, num_violations
 
 
-def value_and_grad(fn, embeddings):
-    x = embeddings.clone().requires_grad_(True)
-    value = fn(x)
-    (grad,) = torch.autograd.grad(value, x)
-    return value.detach(), grad
-
-
 def random_batch(dtype, seed=0, n_dim=3):
     generator = torch.Generator().manual_seed(seed)
     labels = torch.tensor([1, 0, 1, 2, 0, 0, 3, 1, 2, 4, 2, 2])  # classes of 3, 3, 4, 1, 1 samples
@@ -59,13 +54,13 @@ def test_matches_brute_force_values_and_gradients(dtype, detach_center, normaliz
     embeddings, labels = random_batch(dtype, seed=1)
     margin = 2.0 if not normalize else 0.5
     loss_fn = CoupledClustersLoss(margin=margin, detach_center=detach_center, normalize_embeddings=normalize)
-    value, grad = value_and_grad(lambda x: loss_fn(x, labels), embeddings)
-    expected, expected_grad = value_and_grad(
-        lambda x: brute_force_coupled_clusters(x, labels, margin, detach_center, normalize)[0], embeddings
+    value, _ = assert_same_value_and_grad(
+        lambda x: loss_fn(x, labels),
+        lambda x: brute_force_coupled_clusters(x, labels, margin, detach_center, normalize)[0],
+        embeddings,
+        tol=PAIRWISE_TOLERANCES[dtype],
     )
     assert value > 0
-    torch.testing.assert_close(value, expected, **TOLERANCES[dtype])
-    torch.testing.assert_close(grad, expected_grad, **TOLERANCES[dtype])
 
 
 def test_last_stats_count_members_and_violations():
@@ -137,10 +132,7 @@ def test_batch_permutation_invariance():
 
 def test_zero_loss_when_classes_are_separated_by_more_than_the_margin():
     # Members within 0.1 of their centre (squared 0.01); negatives >= 9 away (squared 81) > 0.01 + alpha.
-    generator = torch.Generator().manual_seed(4)
-    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=torch.float64)
-    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
-    embeddings = centres[labels] + 0.1 * (torch.rand(len(labels), 2, generator=generator, dtype=torch.float64) - 0.5)
+    embeddings, labels = separated_clusters()
     loss_fn = CoupledClustersLoss(margin=1.0)
     assert loss_fn(embeddings, labels).item() == 0.0
     assert loss_fn.last_stats.num_active == 0
@@ -154,16 +146,7 @@ def test_zero_loss_when_classes_are_separated_by_more_than_the_margin():
 def test_empty_batch_returns_attached_zero_and_warns(labels):
     labels = torch.tensor(labels)
     embeddings = torch.randn(len(labels), 2, requires_grad=True)
-    loss_fn = CoupledClustersLoss(warn_if_empty=True)
-    with pytest.warns(EmptyBatchWarning):
-        loss = loss_fn(embeddings, labels)
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.equal(embeddings.grad, torch.zeros_like(embeddings))
-    assert loss_fn.last_stats.empty
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        CoupledClustersLoss()(embeddings, labels)
+    check_empty_batch(CoupledClustersLoss(warn_if_empty=True), CoupledClustersLoss(), embeddings, labels)
 
 
 def test_large_scales_stay_finite_in_float32():

@@ -4,12 +4,17 @@ import math
 
 import pytest
 import torch
+from loss_testing import (
+    DTYPES,
+    assert_loss_and_finite_gradients,
+    assert_same_value_and_weight_grads,
+    make_weighted_problem,
+    set_weights,
+)
+from loss_testing import SOFTMAX_TOLERANCES as TOL
 
 from dmlnotes.losses import HeatedUpSoftmaxLoss, NormSoftmaxLoss
 from dmlnotes.losses.heated_up_softmax import HeatUpSchedule
-
-DTYPES = [torch.float64, torch.float32]
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-4, atol=1e-5)}
 
 
 def brute_heated_up(embeddings, weights, labels, alpha):
@@ -23,16 +28,7 @@ def brute_heated_up(embeddings, weights, labels, alpha):
 
 
 def make_problem(dtype, n=8, dim=3, num_classes=4, seed=0, alpha=4.0):
-    torch.manual_seed(seed)
-    loss_fn = HeatedUpSoftmaxLoss(num_classes, dim, alpha=alpha).to(dtype)
-    embeddings = torch.randn(n, dim, dtype=dtype).requires_grad_()
-    labels = torch.randperm(n) % num_classes
-    return loss_fn, embeddings, labels
-
-
-def set_weights(loss_fn, rows, dtype=torch.float64):
-    with torch.no_grad():
-        loss_fn.weight.copy_(torch.tensor(rows, dtype=dtype))
+    return make_weighted_problem(HeatedUpSoftmaxLoss, dtype, n, dim, num_classes, seed, alpha=alpha)
 
 
 def unit(degrees):
@@ -43,16 +39,9 @@ def unit(degrees):
 @pytest.mark.parametrize("alpha", [1.0, 8.0])
 def test_matches_brute_force_values_and_gradients(dtype, alpha):
     loss_fn, embeddings, labels = make_problem(dtype, alpha=alpha)
-    reference_embeddings = embeddings.detach().clone().requires_grad_()
-    reference_weights = loss_fn.weight.detach().clone().requires_grad_()
-
-    got = loss_fn(embeddings, labels)
-    expected = brute_heated_up(reference_embeddings, reference_weights, labels, alpha)
-    torch.testing.assert_close(got, expected, **TOL[dtype])
-    got.backward()
-    expected.backward()
-    torch.testing.assert_close(embeddings.grad, reference_embeddings.grad, **TOL[dtype])
-    torch.testing.assert_close(loss_fn.weight.grad, reference_weights.grad, **TOL[dtype])
+    assert_same_value_and_weight_grads(
+        loss_fn, embeddings, labels, lambda e, w: brute_heated_up(e, w, labels, alpha), TOL[dtype]
+    )
 
 
 @pytest.mark.parametrize("alpha", [1.0, 16.0, 200.0])
@@ -116,10 +105,7 @@ def test_large_alpha_is_finite_in_float32_even_when_misclassified(alpha):
     loss_fn = HeatedUpSoftmaxLoss(2, 2, alpha=alpha)
     set_weights(loss_fn, [[1.0, 0.0], [0.0, 1.0]], dtype=torch.float32)
     embeddings = torch.tensor([[0.0, 1.0]], requires_grad=True)
-    loss = loss_fn(embeddings, torch.tensor([0]))
-    loss.backward()
-    torch.testing.assert_close(loss, torch.tensor(alpha))
-    assert torch.isfinite(embeddings.grad).all() and torch.isfinite(loss_fn.weight.grad).all()
+    assert_loss_and_finite_gradients(loss_fn, embeddings, torch.tensor([0]), torch.tensor(alpha))
 
 
 def test_alpha_and_temperature_are_two_views_of_one_setting():

@@ -2,15 +2,19 @@
 
 import itertools
 import math
-import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_testing import (
+    PAIRWISE_TOLERANCES,
+    assert_same_value_and_grad,
+    check_empty_batch,
+    random_embeddings,
+    separated_clusters,
+)
 
-from dmlnotes.losses import EmptyBatchWarning, LiftedStructureLoss
-
-TOLERANCES = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-5)}
+from dmlnotes.losses import LiftedStructureLoss
 
 
 def brute_force_lifted(embeddings, labels, margin, form, normalize=False, pairs=None, negative_pairs=None):
@@ -50,18 +54,9 @@ def brute_force_lifted(embeddings, labels, margin, form, normalize=False, pairs=
     return sum(squared_hinges) / (2 * len(squared_hinges)), len(squared_hinges)
 
 
-def value_and_grad(fn, embeddings):
-    x = embeddings.clone().requires_grad_(True)
-    value = fn(x)
-    (grad,) = torch.autograd.grad(value, x)
-    return value.detach(), grad
-
-
 def random_batch(dtype, seed=0, n_dim=3):
-    generator = torch.Generator().manual_seed(seed)
     labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4])
-    embeddings = torch.randn(labels.shape[0], n_dim, generator=generator, dtype=torch.float64)
-    return embeddings.to(dtype), labels
+    return random_embeddings(len(labels), n_dim, dtype, seed, draw_dtype=torch.float64), labels
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -71,14 +66,14 @@ def test_matches_brute_force_values_and_gradients(dtype, form, normalize):
     embeddings, labels = random_batch(dtype, seed=1)
     margin = 1.5
     loss_fn = LiftedStructureLoss(margin=margin, form=form, normalize_embeddings=normalize)
-    value, grad = value_and_grad(lambda x: loss_fn(x, labels), embeddings)
-    expected, expected_grad = value_and_grad(
-        lambda x: brute_force_lifted(x, labels, margin, form, normalize)[0], embeddings
+    value, _ = assert_same_value_and_grad(
+        lambda x: loss_fn(x, labels),
+        lambda x: brute_force_lifted(x, labels, margin, form, normalize)[0],
+        embeddings,
+        tol=PAIRWISE_TOLERANCES[dtype],
     )
     assert value.dtype == dtype
     assert value > 0
-    torch.testing.assert_close(value, expected, **TOLERANCES[dtype])
-    torch.testing.assert_close(grad, expected_grad, **TOLERANCES[dtype])
 
 
 def test_last_stats_count_unordered_positive_pairs_and_violations():
@@ -137,10 +132,7 @@ def test_batch_permutation_invariance(form):
 def test_hard_form_is_zero_when_classes_are_separated_by_more_than_the_margin():
     # Three clusters of diameter <= 0.2 whose centres are 10 apart: every positive
     # distance plus alpha = 1 is below every negative distance, so each J_ij < 0.
-    generator = torch.Generator().manual_seed(4)
-    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=torch.float64)
-    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
-    embeddings = centres[labels] + 0.1 * (torch.rand(len(labels), 2, generator=generator, dtype=torch.float64) - 0.5)
+    embeddings, labels = separated_clusters()
     loss_fn = LiftedStructureLoss(margin=1.0, form="hard")
     assert loss_fn(embeddings, labels).item() == 0.0
     assert loss_fn.last_stats.num_active == 0
@@ -167,16 +159,9 @@ def test_smooth_form_upper_bounds_hard_form(seed):
 def test_empty_batch_returns_attached_zero_and_warns(labels, form):
     labels = torch.tensor(labels)
     embeddings = torch.randn(len(labels), 2, requires_grad=True)
-    loss_fn = LiftedStructureLoss(form=form, warn_if_empty=True)
-    with pytest.warns(EmptyBatchWarning):
-        loss = loss_fn(embeddings, labels)
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.equal(embeddings.grad, torch.zeros_like(embeddings))
-    assert loss_fn.last_stats.empty
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        LiftedStructureLoss(form=form)(embeddings, labels)  # silent unless asked
+    check_empty_batch(
+        LiftedStructureLoss(form=form, warn_if_empty=True), LiftedStructureLoss(form=form), embeddings, labels
+    )
 
 
 def test_coincident_points_and_large_scales_stay_finite():
@@ -212,12 +197,11 @@ def test_indices_tuple_restricts_pairs_like_the_brute_force(form):
     pairs = {frozenset(p) for p in zip(anchors_p.tolist(), positives.tolist())}
     negative_pairs = {frozenset(p) for p in zip(anchors_n.tolist(), negatives.tolist())}
     loss_fn = LiftedStructureLoss(margin=2.0, form=form)
-    value, grad = value_and_grad(lambda x: loss_fn(x, labels, (anchors_p, positives, anchors_n, negatives)), embeddings)
-    expected, expected_grad = value_and_grad(
-        lambda x: brute_force_lifted(x, labels, 2.0, form, pairs=pairs, negative_pairs=negative_pairs)[0], embeddings
+    assert_same_value_and_grad(
+        lambda x: loss_fn(x, labels, (anchors_p, positives, anchors_n, negatives)),
+        lambda x: brute_force_lifted(x, labels, 2.0, form, pairs=pairs, negative_pairs=negative_pairs)[0],
+        embeddings,
     )
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
     # Every listed pair keeps a negative at one end at least: N(0)={3}, N(5)={9}, N(3)={0,7}.
     assert loss_fn.last_stats.num_terms == 4
 
@@ -256,7 +240,4 @@ def test_agrees_with_pytorch_metric_learning(normalize):
     theirs = pml_losses.LiftedStructureLoss(
         neg_margin=1.3, pos_margin=0, distance=LpDistance(p=2, power=1, normalize_embeddings=normalize)
     )
-    value, grad = value_and_grad(lambda x: ours(x, labels), embeddings)
-    expected, expected_grad = value_and_grad(lambda x: theirs(x, labels), embeddings)
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
+    assert_same_value_and_grad(lambda x: ours(x, labels), lambda x: theirs(x, labels), embeddings)

@@ -4,11 +4,17 @@ import math
 
 import pytest
 import torch
+from loss_testing import (
+    DTYPES,
+    assert_attached_zero_and_warning,
+    assert_loss_and_finite_gradients,
+    assert_same_value_and_weight_grads,
+    make_weighted_problem,
+    set_weights,
+)
+from loss_testing import SOFTMAX_TOLERANCES as TOL
 
-from dmlnotes.losses import EmptyBatchWarning, NormSoftmaxLoss
-
-DTYPES = [torch.float64, torch.float32]
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-4, atol=1e-5)}
+from dmlnotes.losses import NormSoftmaxLoss
 
 
 def brute_norm_softmax(embeddings, weights, labels, temperature):
@@ -22,32 +28,16 @@ def brute_norm_softmax(embeddings, weights, labels, temperature):
 
 
 def make_problem(dtype, n=8, dim=3, num_classes=4, seed=0, **loss_kwargs):
-    torch.manual_seed(seed)
-    loss_fn = NormSoftmaxLoss(num_classes, dim, **loss_kwargs).to(dtype)
-    embeddings = torch.randn(n, dim, dtype=dtype).requires_grad_()
-    labels = torch.randperm(n) % num_classes
-    return loss_fn, embeddings, labels
-
-
-def set_weights(loss_fn, rows, dtype=torch.float64):
-    with torch.no_grad():
-        loss_fn.weight.copy_(torch.tensor(rows, dtype=dtype))
+    return make_weighted_problem(NormSoftmaxLoss, dtype, n, dim, num_classes, seed, **loss_kwargs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 0.1])
 def test_matches_brute_force_values_and_gradients(dtype, temperature):
     loss_fn, embeddings, labels = make_problem(dtype, temperature=temperature)
-    reference_embeddings = embeddings.detach().clone().requires_grad_()
-    reference_weights = loss_fn.weight.detach().clone().requires_grad_()
-
-    got = loss_fn(embeddings, labels)
-    expected = brute_norm_softmax(reference_embeddings, reference_weights, labels, temperature)
-    torch.testing.assert_close(got, expected, **TOL[dtype])
-    got.backward()
-    expected.backward()
-    torch.testing.assert_close(embeddings.grad, reference_embeddings.grad, **TOL[dtype])
-    torch.testing.assert_close(loss_fn.weight.grad, reference_weights.grad, **TOL[dtype])
+    assert_same_value_and_weight_grads(
+        loss_fn, embeddings, labels, lambda e, w: brute_norm_softmax(e, w, labels, temperature), TOL[dtype]
+    )
     assert loss_fn.last_stats.num_terms == len(labels)
 
 
@@ -84,10 +74,7 @@ def test_low_temperature_is_finite_in_float32_even_when_misclassified(temperatur
     loss_fn = NormSoftmaxLoss(2, 2, temperature=temperature)
     set_weights(loss_fn, [[1.0, 0.0], [0.0, 1.0]], dtype=torch.float32)
     embeddings = torch.tensor([[0.0, 1.0]], requires_grad=True)
-    loss = loss_fn(embeddings, torch.tensor([0]))
-    loss.backward()
-    torch.testing.assert_close(loss, torch.tensor(1.0 / temperature))
-    assert torch.isfinite(embeddings.grad).all() and torch.isfinite(loss_fn.weight.grad).all()
+    assert_loss_and_finite_gradients(loss_fn, embeddings, torch.tensor([0]), torch.tensor(1.0 / temperature))
 
 
 @pytest.mark.parametrize("temperature", [0.005, 0.001])
@@ -137,13 +124,10 @@ def test_class_weights_and_proxies_are_normalised_and_detached():
 
 
 def test_empty_batch_gives_attached_zero_and_can_warn():
-    loss_fn = NormSoftmaxLoss(3, 2, warn_if_empty=True)
     embeddings = torch.zeros(0, 2, requires_grad=True)
-    with pytest.warns(EmptyBatchWarning):
-        loss = loss_fn(embeddings, torch.zeros(0, dtype=torch.long))
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.isfinite(embeddings.grad).all()
+    assert_attached_zero_and_warning(
+        NormSoftmaxLoss(3, 2, warn_if_empty=True), embeddings, torch.zeros(0, dtype=torch.long)
+    )
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.05, float("nan"), float("inf")])

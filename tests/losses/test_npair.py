@@ -1,17 +1,20 @@
 """Tests of dmlnotes.losses.npair against loops, hand values and pytorch-metric-learning."""
 
 import math
-import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_testing import (
+    PAIRWISE_TOLERANCES,
+    assert_same_value_and_grad,
+    check_empty_batch,
+    random_embeddings,
+)
 
 from dmlnotes.data.samplers import ClassBalancedBatchSampler
-from dmlnotes.losses import EmptyBatchWarning, NPairLoss
+from dmlnotes.losses import NPairLoss
 from dmlnotes.losses.npair import npair_batch_sampler, split_anchor_positive
-
-TOLERANCES = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-5)}
 
 
 def brute_force_all_pairs(embeddings, labels, l2_reg, l2_reg_form, normalize=False):
@@ -57,25 +60,15 @@ def brute_force_npair(embeddings, labels, l2_reg, normalize=False):
     return sum(terms) / len(terms) + penalty
 
 
-def value_and_grad(fn, embeddings):
-    x = embeddings.clone().requires_grad_(True)
-    value = fn(x)
-    (grad,) = torch.autograd.grad(value, x)
-    return value.detach(), grad
-
-
 def random_batch(dtype, seed=0, n_dim=3):
-    generator = torch.Generator().manual_seed(seed)
     labels = torch.tensor([2, 0, 1, 2, 0, 0, 3, 1, 4, 2, 4, 4, 5])  # classes of 3, 3, 2, 1, 3, 1 samples
-    embeddings = torch.randn(labels.shape[0], n_dim, generator=generator, dtype=torch.float64)
-    return embeddings.to(dtype), labels
+    return random_embeddings(len(labels), n_dim, dtype, seed, draw_dtype=torch.float64), labels
 
 
 def canonical_batch(num_classes, dtype=torch.float64, seed=0, n_dim=4):
     """Anchor then positive for each class: labels 0, 0, 1, 1, ..."""
-    generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(num_classes).repeat_interleave(2)
-    return torch.randn(2 * num_classes, n_dim, generator=generator, dtype=torch.float64).to(dtype), labels
+    return random_embeddings(len(labels), n_dim, dtype, seed, draw_dtype=torch.float64), labels
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -84,12 +77,12 @@ def canonical_batch(num_classes, dtype=torch.float64, seed=0, n_dim=4):
 def test_all_pairs_matches_brute_force(dtype, l2_reg_form, normalize):
     embeddings, labels = random_batch(dtype, seed=1)
     loss_fn = NPairLoss(l2_reg=0.05, pairs="all", l2_reg_form=l2_reg_form, normalize_embeddings=normalize)
-    value, grad = value_and_grad(lambda x: loss_fn(x, labels), embeddings)
-    expected, expected_grad = value_and_grad(
-        lambda x: brute_force_all_pairs(x, labels, 0.05, l2_reg_form, normalize), embeddings
+    assert_same_value_and_grad(
+        lambda x: loss_fn(x, labels),
+        lambda x: brute_force_all_pairs(x, labels, 0.05, l2_reg_form, normalize),
+        embeddings,
+        tol=PAIRWISE_TOLERANCES[dtype],
     )
-    torch.testing.assert_close(value, expected, **TOLERANCES[dtype])
-    torch.testing.assert_close(grad, expected_grad, **TOLERANCES[dtype])
     # Ordered positive pairs: 3 classes of 3 -> 3 * 6, one class of 2 -> 2.
     assert loss_fn.last_stats.num_terms == 20
 
@@ -100,10 +93,12 @@ def test_all_pairs_matches_brute_force(dtype, l2_reg_form, normalize):
 def test_npair_matches_brute_force(dtype, normalize, batch):
     embeddings, labels = random_batch(dtype, seed=2) if batch == "general" else canonical_batch(5, dtype)
     loss_fn = NPairLoss(l2_reg=0.05, pairs="npair", normalize_embeddings=normalize)
-    value, grad = value_and_grad(lambda x: loss_fn(x, labels), embeddings)
-    expected, expected_grad = value_and_grad(lambda x: brute_force_npair(x, labels, 0.05, normalize), embeddings)
-    torch.testing.assert_close(value, expected, **TOLERANCES[dtype])
-    torch.testing.assert_close(grad, expected_grad, **TOLERANCES[dtype])
+    assert_same_value_and_grad(
+        lambda x: loss_fn(x, labels),
+        lambda x: brute_force_npair(x, labels, 0.05, normalize),
+        embeddings,
+        tol=PAIRWISE_TOLERANCES[dtype],
+    )
     assert loss_fn.last_stats.num_terms == (4 if batch == "general" else 5)
 
 
@@ -170,16 +165,7 @@ def test_npair_is_invariant_to_reordering_the_pairs():
 def test_empty_batch_returns_attached_zero_and_warns(labels, pairs):
     labels = torch.tensor(labels)
     embeddings = torch.randn(len(labels), 3, requires_grad=True)
-    loss_fn = NPairLoss(pairs=pairs, warn_if_empty=True)
-    with pytest.warns(EmptyBatchWarning):
-        loss = loss_fn(embeddings, labels)
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.equal(embeddings.grad, torch.zeros_like(embeddings))
-    assert loss_fn.last_stats.empty
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        NPairLoss(pairs=pairs)(embeddings, labels)
+    check_empty_batch(NPairLoss(pairs=pairs, warn_if_empty=True), NPairLoss(pairs=pairs), embeddings, labels)
 
 
 def test_large_similarities_stay_finite_in_float32():
@@ -257,7 +243,4 @@ def test_agrees_with_pytorch_metric_learning(normalize, batch):
     embeddings, labels = random_batch(torch.float64, seed=7) if batch == "general" else canonical_batch(6, seed=7)
     ours = NPairLoss(l2_reg=0.0, pairs="npair", normalize_embeddings=normalize)
     theirs = pml_losses.NPairsLoss(distance=DotProductSimilarity(normalize_embeddings=normalize))
-    value, grad = value_and_grad(lambda x: ours(x, labels), embeddings)
-    expected, expected_grad = value_and_grad(lambda x: theirs(x, labels), embeddings)
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
+    assert_same_value_and_grad(lambda x: ours(x, labels), lambda x: theirs(x, labels), embeddings)

@@ -6,11 +6,17 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_testing import (
+    DTYPES,
+    assert_attached_zero_and_warning,
+    assert_loss_and_finite_gradients,
+    assert_same_value_and_weight_grads,
+    make_weighted_problem,
+)
+from loss_testing import SOFTMAX_TOLERANCES as TOL
+from loss_testing import set_weights as set_proxies
 
-from dmlnotes.losses import EmptyBatchWarning, NormSoftmaxLoss, ProxyNCALoss
-
-DTYPES = [torch.float64, torch.float32]
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-4, atol=1e-5)}
+from dmlnotes.losses import NormSoftmaxLoss, ProxyNCALoss
 
 
 def brute_proxy_nca(embeddings, proxies, labels, include_positive, normalize, scale):
@@ -34,16 +40,7 @@ def brute_proxy_nca(embeddings, proxies, labels, include_positive, normalize, sc
 
 
 def make_problem(dtype, n=8, dim=3, num_classes=4, seed=0, spread=1.0, **loss_kwargs):
-    torch.manual_seed(seed)
-    loss_fn = ProxyNCALoss(num_classes, dim, **loss_kwargs).to(dtype)
-    embeddings = (torch.randn(n, dim, dtype=dtype) * spread).requires_grad_()
-    labels = torch.randperm(n) % num_classes
-    return loss_fn, embeddings, labels
-
-
-def set_proxies(loss_fn, rows, dtype=torch.float64):
-    with torch.no_grad():
-        loss_fn.weight.copy_(torch.tensor(rows, dtype=dtype))
+    return make_weighted_problem(ProxyNCALoss, dtype, n, dim, num_classes, seed, spread, **loss_kwargs)
 
 
 CASES = [
@@ -60,23 +57,20 @@ CASES = [
 @pytest.mark.parametrize("settings", CASES)
 def test_matches_brute_force_values_and_gradients(dtype, settings):
     loss_fn, embeddings, labels = make_problem(dtype, spread=0.7, **settings)
-    reference_embeddings = embeddings.detach().clone().requires_grad_()
-    reference_proxies = loss_fn.weight.detach().clone().requires_grad_()
-
-    got = loss_fn(embeddings, labels)
-    expected = brute_proxy_nca(
-        reference_embeddings,
-        reference_proxies,
+    assert_same_value_and_weight_grads(
+        loss_fn,
+        embeddings,
         labels,
-        settings["include_positive_in_denominator"],
-        settings["normalize"],
-        settings["scale"],
+        lambda e, proxies: brute_proxy_nca(
+            e,
+            proxies,
+            labels,
+            settings["include_positive_in_denominator"],
+            settings["normalize"],
+            settings["scale"],
+        ),
+        TOL[dtype],
     )
-    torch.testing.assert_close(got, expected, **TOL[dtype])
-    got.backward()
-    expected.backward()
-    torch.testing.assert_close(embeddings.grad, reference_embeddings.grad, **TOL[dtype])
-    torch.testing.assert_close(loss_fn.weight.grad, reference_proxies.grad, **TOL[dtype])
     assert loss_fn.last_stats.num_terms == len(labels)
 
 
@@ -178,10 +172,8 @@ def test_large_scale_is_finite_in_float32_even_when_misclassified(include_positi
     loss_fn = ProxyNCALoss(2, 2, include_positive_in_denominator=include_positive, scale=100.0)
     set_proxies(loss_fn, [[1.0, 0.0], [0.0, 1.0]], dtype=torch.float32)
     embeddings = torch.tensor([[0.0, 1.0], [1.0, 0.0]], requires_grad=True)
-    loss = loss_fn(embeddings, torch.tensor([0, 0]))
-    loss.backward()
-    torch.testing.assert_close(loss, torch.tensor((200.0 + (-200.0 if not include_positive else 0.0)) / 2))
-    assert torch.isfinite(embeddings.grad).all() and torch.isfinite(loss_fn.weight.grad).all()
+    expected = torch.tensor((200.0 + (-200.0 if not include_positive else 0.0)) / 2)
+    assert_loss_and_finite_gradients(loss_fn, embeddings, torch.tensor([0, 0]), expected)
 
 
 def test_float64_batch_with_float32_proxies_trains_the_float32_parameter():
@@ -206,11 +198,7 @@ def test_proxies_are_normalised_detached_and_the_parameter_is_trainable():
 def test_empty_batch_gives_attached_zero_and_can_warn():
     loss_fn = ProxyNCALoss(3, 2, warn_if_empty=True)
     embeddings = torch.zeros(0, 2, requires_grad=True)
-    with pytest.warns(EmptyBatchWarning):
-        loss = loss_fn(embeddings, torch.zeros(0, dtype=torch.long))
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.isfinite(embeddings.grad).all()
+    assert_attached_zero_and_warning(loss_fn, embeddings, torch.zeros(0, dtype=torch.long))
     assert loss_fn.last_stats.empty
 
 

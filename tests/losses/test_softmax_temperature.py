@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_testing import DTYPES
+from loss_testing import SOFTMAX_TOLERANCES as TOL
 
 from dmlnotes.checks import check_class_labels, check_positive
 from dmlnotes.losses.heated_up_softmax import HeatedUpSoftmaxLoss
@@ -15,9 +17,6 @@ from dmlnotes.losses.softmax_temperature import (
     soft_target_cross_entropy,
     softened_softmax,
 )
-
-DTYPES = [torch.float64, torch.float32]
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-4, atol=1e-5)}
 
 
 # Brute-force references: plain Python over samples and classes ------------------------

@@ -1,14 +1,18 @@
 """Tests of dmlnotes.losses.triplet against a brute-force loop over triplets, hand-computed
 cases, properties, miners' tuples, bad input, and pytorch-metric-learning's TripletMarginLoss."""
 
-import warnings
-
 import pytest
 import torch
+from loss_testing import (
+    DTYPE_AND_TOL,
+    assert_same_value_and_grad,
+    check_empty_batch,
+    random_embeddings,
+    reduce_terms,
+)
 
 from dmlnotes.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
 from dmlnotes.losses import TripletLoss
-from dmlnotes.losses.base import EmptyBatchWarning
 from dmlnotes.miners import (
     AllTripletsMiner,
     BatchHardMiner,
@@ -59,23 +63,11 @@ def brute_terms(x, labels, margin, kind, swap=False, triplets=None):
 
 
 def brute_triplet(x, labels, margin, kind, swap=False, reduction="mean", triplets=None):
-    terms = brute_terms(x, labels, margin, kind, swap, triplets)
-    if reduction == "mean":
-        return sum(terms) / len(terms)
-    active = [t for t in terms if t > 0]
-    return sum(active) / len(active)
+    return reduce_terms(brute_terms(x, labels, margin, kind, swap, triplets), reduction)
 
 
-def value_and_grad(fn, x):
-    x = x.detach().clone().requires_grad_(True)
-    value = fn(x)
-    (grad,) = torch.autograd.grad(value, x)
-    return value.detach(), grad
-
-
-def random_batch(dtype, seed=0, scale=1.0):
-    generator = torch.Generator().manual_seed(seed)
-    return (scale * torch.randn(len(LABELS), 3, generator=generator)).to(dtype)
+def random_batch(dtype, seed=0):
+    return random_embeddings(len(LABELS), 3, dtype, seed)
 
 
 CONFIGS = {
@@ -101,17 +93,20 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("dtype, tol", DTYPE_AND_TOL)
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_matches_brute_force_values_gradients_and_stats(config, dtype, tol):
     loss_kwargs, brute_kwargs = CONFIGS[config]
     x = random_batch(dtype)
     loss_fn = TripletLoss(**loss_kwargs)
-    value, grad = value_and_grad(lambda e: loss_fn(e, LABELS), x)
-    expected, expected_grad = value_and_grad(lambda e: brute_triplet(e, LABELS, **brute_kwargs), x)
+    value, _ = assert_same_value_and_grad(
+        lambda e: loss_fn(e, LABELS),
+        lambda e: brute_triplet(e, LABELS, **brute_kwargs),
+        x,
+        tol=dict(rtol=tol, atol=tol),
+        grad_tol=dict(rtol=10 * tol, atol=10 * tol),
+    )
     assert value.dtype == dtype
-    torch.testing.assert_close(value, expected, rtol=tol, atol=tol)
-    torch.testing.assert_close(grad, expected_grad, rtol=10 * tol, atol=10 * tol)
     brute_kwargs = {k: v for k, v in brute_kwargs.items() if k != "reduction"}
     num_active = sum(int(t > 0) for t in brute_terms(x, LABELS, **brute_kwargs))
     stats = loss_fn.last_stats
@@ -185,12 +180,11 @@ def test_accepts_miner_triplets(name):
     listed = list(zip(*(t.tolist() for t in triplets)))
     assert listed, "the miner should find triplets in this batch"
     loss_fn = TripletLoss()
-    value, grad = value_and_grad(lambda e: loss_fn(e, LABELS, triplets), x)
-    expected, expected_grad = value_and_grad(
-        lambda e: brute_triplet(e, LABELS, 0.2, "squared_unit", triplets=listed), x
+    assert_same_value_and_grad(
+        lambda e: loss_fn(e, LABELS, triplets),
+        lambda e: brute_triplet(e, LABELS, 0.2, "squared_unit", triplets=listed),
+        x,
     )
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
     assert loss_fn.last_stats.num_terms == len(listed)
 
 
@@ -210,16 +204,7 @@ def test_pairs_are_combined_into_triplets_sharing_the_anchor():
 @pytest.mark.parametrize("reduction", ["mean", "mean_nonzero"])
 def test_batch_without_triplets_gives_attached_zero_and_warns(labels, reduction):
     x = torch.randn(6, 4, requires_grad=True)
-    loss_fn = TripletLoss(warn_if_empty=True, reduction=reduction)
-    with pytest.warns(EmptyBatchWarning, match="triplet"):
-        loss = loss_fn(x, labels)
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.isfinite(x.grad).all() and torch.all(x.grad == 0)
-    assert loss_fn.last_stats.empty
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        TripletLoss()(x, labels)  # silent by default
+    check_empty_batch(TripletLoss(warn_if_empty=True, reduction=reduction), TripletLoss(), x, labels, match="triplet")
 
 
 def test_all_triplets_trivial_gives_attached_zero_for_mean_nonzero():
@@ -292,10 +277,7 @@ def test_agrees_with_pytorch_metric_learning(ours, pml_distance, reduction, redu
     )
     loss_fn = TripletLoss(margin=margin, swap=swap, reduction=reduction, **ours)
     x = random_batch(torch.float64, seed=5)
-    value, grad = value_and_grad(lambda e: loss_fn(e, LABELS), x)
-    expected, expected_grad = value_and_grad(lambda e: pml_loss(e, LABELS), x)
-    torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(grad, expected_grad)
+    assert_same_value_and_grad(lambda e: loss_fn(e, LABELS), lambda e: pml_loss(e, LABELS), x)
     # With a miner's triplets too.
     triplets = BatchHardMiner(distance=loss_fn.distance)(x, LABELS)
     torch.testing.assert_close(loss_fn(x, LABELS, triplets), pml_loss(x, LABELS, triplets))

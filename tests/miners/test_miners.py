@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+from loss_testing import random_embeddings
 
 from dmlnotes.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
 from dmlnotes.miners import (
@@ -24,8 +25,7 @@ LABELS = torch.tensor([0, 1, 0, 2, 1, 0, 2, 3, 3, 1, 4])  # class 4 has a single
 
 
 def random_batch(seed=0, dtype=torch.float64):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(len(LABELS), 4, generator=generator).to(dtype)
+    return random_embeddings(len(LABELS), 4, dtype, seed)
 
 
 def brute_matrix(x, kind):
