@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from ..checks import check_embeddings_and_labels  # noqa: F401 (part of this module's interface)
@@ -41,6 +42,32 @@ class LossStats:
 def zero_loss(embeddings: Tensor) -> Tensor:
     """A scalar zero that stays attached to the graph (``backward`` works, gradients are 0)."""
     return embeddings.sum() * 0.0
+
+
+class _FlushSubnormalGradient(torch.autograd.Function):
+    """Identity whose backward pass sets gradient entries below the smallest normal float to 0."""
+
+    @staticmethod
+    def forward(ctx, values: Tensor) -> Tensor:
+        return values.view_as(values)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.masked_fill(grad.abs() < torch.finfo(grad.dtype).tiny, 0.0)
+
+
+def flush_subnormal_gradients(values: Tensor) -> Tensor:
+    """``values`` unchanged; in the backward pass, subnormal gradient entries become 0.
+
+    A softmax over far-apart points has probabilities like ``exp(-100)``: subnormal floats
+    (below ``torch.finfo(dtype).tiny``, about ``1e-38`` in float32) that make the next CPU
+    matrix product several times slower. What is dropped is smaller than float32 can
+    resolve next to any gradient of ordinary size, so the result is unchanged in practice
+    (the tests compare with float64 gradients).
+    """
+    if not values.requires_grad or not values.dtype.is_floating_point:
+        return values
+    return _FlushSubnormalGradient.apply(values)
 
 
 class MetricLoss(nn.Module):

@@ -81,3 +81,17 @@ def test_bad_scale_is_rejected():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="scale"):
             NCALoss(scale=bad)
+
+
+def test_far_apart_batch_with_subnormal_probabilities_keeps_float64_gradients():
+    # Squared distances around 90: exp(-d^2) lies in float32's subnormal range, which the
+    # loss drops from its backward pass (for speed). The gradient must not notice.
+    torch.manual_seed(3)
+    x64 = (1.7 * torch.randn(24, 16, dtype=torch.float64)).requires_grad_()
+    y = torch.arange(6).repeat_interleave(4)
+    x32 = x64.detach().float().requires_grad_()
+    probabilities = torch.softmax(-torch.cdist(x32, x32) ** 2 - torch.eye(24) * 1e4, dim=1)
+    assert ((probabilities > 0) & (probabilities < torch.finfo(torch.float32).tiny)).any()
+    (g32,) = torch.autograd.grad(NCALoss()(x32, y), x32)
+    (g64,) = torch.autograd.grad(brute_force_nca_torch(x64, y), x64)
+    assert torch.allclose(g32.double(), g64, rtol=1e-4, atol=1e-6 * float(g64.abs().max()))
