@@ -25,6 +25,7 @@ from torch import nn
 
 from ..data import ClassBalancedBatchSampler, class_disjoint_split
 from ..device import get_device, seed_everything
+from ..distances import EuclideanDistance
 from ..losses import (
     ContrastiveLoss,
     CoupledClustersLoss,
@@ -82,6 +83,12 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "triplet (batch-hard)", "03", lambda c, d: TripletLoss(margin=0.2),
             make_miner=lambda: BatchHardMiner(), metric="cosine",
+        ),
+        # Hermans et al.'s own convention: plain distances on unnormalised embeddings.
+        Recipe(
+            "triplet (batch-hard, plain distance)", "03",
+            lambda c, d: TripletLoss(margin=0.2, distance=EuclideanDistance(normalize_embeddings=False)),
+            make_miner=lambda: BatchHardMiner(distance=EuclideanDistance(normalize_embeddings=False)),
         ),
         Recipe("lifted structure", "04", lambda c, d: LiftedStructureLoss(margin=1.0)),
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
