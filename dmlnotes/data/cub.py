@@ -42,7 +42,8 @@ def _read_table(path: Path) -> dict[int, str]:
 
 
 def load_cub(
-    root: str | Path | None = None, split: str = "train", image_size: int = 224, augment: bool | None = None
+    root: str | Path | None = None, split: str = "train", image_size: int = 224, augment: bool | None = None,
+    workers: int | None = None,
 ) -> ImageFileDataset:
     """The train (classes 1-100) or test (classes 101-200) half of CUB-200-2011.
 
@@ -51,6 +52,7 @@ def load_cub(
         split: ``"train"`` or ``"test"``.
         image_size: side of the square crops (224 for ImageNet backbones).
         augment: random crops and flips; default on for the train split.
+        workers: threads that decode a batch (default: the CPU count, at most 8).
 
     Labels are renumbered ``0 .. 99`` on each side; ``class_names`` keeps the species.
     """
@@ -74,4 +76,5 @@ def load_cub(
         image_size=image_size,
         augment=(split == "train") if augment is None else augment,
         name=f"CUB-200-2011 ({split})",
+        workers=workers,
     )

@@ -4,12 +4,19 @@ Images are decoded with Pillow (a matplotlib dependency), so the loaders work wi
 torchvision. Colour images are resized and centre-cropped (randomly cropped and flipped
 with ``augment``) and normalised with the ImageNet mean and standard deviation that
 pretrained backbones expect; grayscale images are resized and scaled to [0, 1].
+
+A batch is decoded by a pool of threads (Pillow releases the GIL while it decodes and
+resizes): a batch of 75 CUB-sized JPEGs takes about 0.25 s on one core of a laptop CPU and
+0.15 s with two threads, time a GPU would otherwise spend waiting.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -19,6 +26,21 @@ from .dataset import as_label_tensor
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+MAX_DEFAULT_WORKERS = 8
+
+
+class Augmentation(NamedTuple):
+    """The random choices for one image, drawn before decoding so threads cannot reorder them.
+
+    ``scale``: side of the square crop as a share of the shorter side; ``left``, ``top``:
+    the crop's position in [0, 1) as a share of the room left (None: centred); ``flip``:
+    mirror horizontally.
+    """
+
+    scale: float = 1.0
+    left: float | None = None
+    top: float | None = None
+    flip: bool = False
 
 
 class ImageFileDataset:
@@ -33,6 +55,8 @@ class ImageFileDataset:
             otherwise RGB normalised with the ImageNet statistics.
         augment: random crop of 80-100 % of the image and horizontal flip (training).
         seed: seed of the augmentation's generator.
+        workers: threads that decode a batch (default: the CPU count, at most 8). The
+            batch is the same for any number: the random choices are drawn first, in order.
     """
 
     def __init__(
@@ -46,6 +70,7 @@ class ImageFileDataset:
         augment: bool = False,
         name: str = "images",
         seed: int = 0,
+        workers: int | None = None,
     ):
         self.paths = [Path(p) for p in paths]
         self.labels = as_label_tensor(labels)
@@ -58,6 +83,11 @@ class ImageFileDataset:
         self.augment = augment
         self.name = name
         self.rng = np.random.default_rng(seed)
+        if workers is None:
+            workers = min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        self.workers = workers
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -71,31 +101,50 @@ class ImageFileDataset:
 
     def get_batch(self, indices: Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
         index = [int(i) for i in torch.as_tensor(indices, dtype=torch.long)]
-        images = torch.from_numpy(np.stack([self.load(self.paths[i]) for i in index]))
-        return images, self.labels[torch.as_tensor(index, dtype=torch.long)]
+        paths = [self.paths[i] for i in index]
+        augmentations = [self.draw_augmentation() for _ in index]
+        if self.workers > 1 and len(index) > 1:
+            with ThreadPoolExecutor(min(self.workers, len(index))) as pool:
+                arrays = list(pool.map(self.load, paths, augmentations))
+        else:
+            arrays = [self.load(path, augmentation) for path, augmentation in zip(paths, augmentations)]
+        return torch.from_numpy(np.stack(arrays)), self.labels[torch.as_tensor(index, dtype=torch.long)]
 
-    def load(self, path: Path) -> np.ndarray:
+    def draw_augmentation(self) -> Augmentation:
+        """The next image's random crop and flip (the centre crop without ``augment``)."""
+        if not self.augment:
+            return Augmentation()
+        return Augmentation(
+            scale=float(self.rng.uniform(0.8, 1.0)), left=float(self.rng.random()), top=float(self.rng.random()),
+            flip=bool(self.rng.random() < 0.5),
+        )
+
+    def load(self, path: Path, augmentation: Augmentation | None = None) -> np.ndarray:
         """One image as a float32 array of shape (channels, size, size)."""
         from PIL import Image
 
+        augmentation = augmentation if augmentation is not None else self.draw_augmentation()
         with Image.open(path) as image:
             image = image.convert("L" if self.grayscale else "RGB")
-            image = self._crop(image)
+            image = _square_crop(image, augmentation)
             image = image.resize((self.image_size, self.image_size), Image.BILINEAR)
-            if self.augment and self.rng.random() < 0.5:
+            if augmentation.flip:
                 image = image.transpose(Image.FLIP_LEFT_RIGHT)
             array = np.asarray(image, dtype=np.float32) / 255.0
         if self.grayscale:
             return (1.0 - array if self.invert else array)[None]
         return ((array - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).copy()
 
-    def _crop(self, image):
-        width, height = image.size
-        side = min(width, height)
-        if self.augment:
-            side = int(side * self.rng.uniform(0.8, 1.0))
-            left = int(self.rng.integers(0, width - side + 1))
-            top = int(self.rng.integers(0, height - side + 1))
-        else:
-            left, top = (width - side) // 2, (height - side) // 2
-        return image.crop((left, top, left + side, top + side))
+
+def _square_crop(image, augmentation: Augmentation):
+    """A square of ``scale`` times the shorter side, placed by ``left`` and ``top``."""
+    width, height = image.size
+    side = max(1, int(min(width, height) * augmentation.scale))
+    left = _offset(augmentation.left, width - side)
+    top = _offset(augmentation.top, height - side)
+    return image.crop((left, top, left + side, top + side))
+
+
+def _offset(share: float | None, room: int) -> int:
+    """``room // 2`` for None, otherwise one of ``0 .. room`` (each equally likely for uniform ``share``)."""
+    return room // 2 if share is None else min(int(share * (room + 1)), room)

@@ -29,11 +29,14 @@ def omniglot_split_folder(root: str | Path | None, split: str) -> Path:
     )
 
 
-def load_omniglot(root: str | Path | None = None, split: str = "train", image_size: int = 28) -> ImageFileDataset:
+def load_omniglot(
+    root: str | Path | None = None, split: str = "train", image_size: int = 28, workers: int | None = None
+) -> ImageFileDataset:
     """Omniglot's background (``"train"``) or evaluation (``"test"``) alphabets.
 
     Images become ``image_size`` x ``image_size`` grayscale with white strokes on black,
     like the glyphs data set. Classes are characters, named ``alphabet/character``.
+    ``workers``: threads that decode a batch (default: the CPU count, at most 8).
     """
     if split not in SPLIT_FOLDERS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -48,4 +51,5 @@ def load_omniglot(root: str | Path | None = None, split: str = "train", image_si
         class_names.append(f"{character.parent.name}/{character.name}")
     if not paths:
         raise DatasetNotFoundError(f"{folder} holds no <alphabet>/<character>/*.png files")
-    return ImageFileDataset(paths, labels, class_names, image_size=image_size, grayscale=True, invert=True, name=f"Omniglot ({split})")
+    return ImageFileDataset(paths, labels, class_names, image_size=image_size, grayscale=True, invert=True,
+                            name=f"Omniglot ({split})", workers=workers)
