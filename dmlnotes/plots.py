@@ -2,8 +2,15 @@
 
 Animations are matplotlib ``FuncAnimation`` objects rendered as inline HTML (JavaScript
 player with JPEG frames embedded), capped at ``max_frames`` so that a notebook stays
-small. The player's image starts on the last frame, so a reader of a code host that
-strips JavaScript still sees the result of training.
+small. Frames are drawn for a projector: 100 dpi, axis labels, a class legend and the
+step in each panel's title. The player's image starts on the last frame, so a reader of
+a code host that strips JavaScript still sees the result of training, and its buttons are
+plain text symbols: nothing is loaded from the internet (matplotlib's own player fetches
+an icon font from a CDN, which leaves the buttons blank offline).
+
+Colours: one palette for the collection. :data:`ROLE_COLORS` names the colour of each role
+a figure shows (anchor, positive, negative, pull, push, ours, the paper's) and
+:func:`method_color` gives each loss or mining strategy the same colour in every notebook.
 
 Widgets: :func:`interactive` shows a live ipywidgets control in JupyterLab, and a static
 figure at the default value when the notebook is executed by ``make notebooks``
@@ -24,6 +31,46 @@ import numpy as np
 from matplotlib import animation
 
 STATIC_ENV_VAR = "DMLNOTES_STATIC"
+
+# Okabe & Ito's colour-blind-safe palette, one role per colour, for every figure of the collection.
+ROLE_COLORS: dict[str, str] = {
+    "anchor": "#000000",
+    "positive": "#0072B2",  # blue: positives, and the pull on them
+    "negative": "#D55E00",  # vermillion: negatives, and the push on them
+    "pull": "#0072B2",
+    "push": "#D55E00",
+    "ours": "#E69F00",  # orange: what this collection measured
+    "paper": "#555555",  # grey: values reported in the literature
+    "highlight": "#E69F00",  # this lesson's method in a comparison
+    "other": "#56B4E9",  # the other methods in a comparison
+    "neutral": "#999999",
+}
+
+# The same method has the same colour in every figure (mining strategies, losses, settings).
+_METHOD_PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
+                   "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]
+METHOD_COLORS: dict[str, str] = {
+    name: _METHOD_PALETTE[index % len(_METHOD_PALETTE)]
+    for index, name in enumerate([
+        "all triplets", "random", "hardest negative", "semi-hard", "batch-hard", "easy",
+    ])
+}
+
+
+def role_color(role: str) -> str:
+    """The collection's colour for a role ("anchor", "positive", "negative", "pull", "push", "ours", ...)."""
+    try:
+        return ROLE_COLORS[role]
+    except KeyError:
+        raise ValueError(f"unknown role {role!r}; expected one of {sorted(ROLE_COLORS)}") from None
+
+
+def method_color(name: str) -> str:
+    """A fixed colour for a method (mining strategy or loss); unknown names get a stable colour."""
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    index = sum(ord(c) * (i + 1) for i, c in enumerate(name)) % len(_METHOD_PALETTE)
+    return _METHOD_PALETTE[index]
 
 
 def static_mode() -> bool:
@@ -129,23 +176,31 @@ def _axis_limit(arrays: Sequence[np.ndarray]) -> float:
 def animate_runs(
     runs: Mapping[str, object],
     labels,
-    max_frames: int = 40,
-    panel_size: float = 3.0,
-    dpi: int = 64,
-    interval: int = 150,
+    max_frames: int = 30,
+    panel_size: float = 3.4,
+    dpi: int = 100,
+    interval: int = 200,
     class_names: Sequence[str] | None = None,
     suptitle: str | None = None,
+    legend: bool | None = None,
 ):
     """Side-by-side animation of several runs' snapshots, one panel per run.
 
     ``runs`` maps a title to a TrainingHistory (or a list of snapshots). Frames follow the
     first run's snapshot steps; the others show their snapshot at the same step or the
-    last one before it. Returns an :class:`Animation` that displays as inline HTML.
+    last one before it. Each panel has axis labels and the step in its title; a class
+    legend sits right of the panels (default: at most 10 classes). Returns an
+    :class:`Animation` that displays as inline HTML.
     """
     labels = _as_numpy(labels).astype(int)
     series = {name: _snapshots_of(run) for name, run in runs.items()}
     frame_steps = np.array(next(iter(series.values()))[0])[frame_indices(len(next(iter(series.values()))[0]), max_frames)]
-    fig, axes = plt.subplots(1, len(series), figsize=(panel_size * len(series) + 0.2, panel_size + 0.35), dpi=dpi, squeeze=False)
+    num_classes = int(labels.max()) + 1 if labels.size else 0
+    show_legend = num_classes <= 10 if legend is None else legend
+    legend_width = 0.9 if show_legend else 0.0
+    fig, axes = plt.subplots(
+        1, len(series), figsize=(panel_size * len(series) + legend_width + 0.2, panel_size + 0.5), dpi=dpi, squeeze=False
+    )
     axes = axes[0]
     plans = []
     for ax, (name, (steps, arrays)) in zip(axes, series.items()):
@@ -160,14 +215,21 @@ def animate_runs(
         for ax, name, steps, arrays, picks, normalized, limit in plans:
             ax.clear()
             index = picks[frame]
-            plot_embeddings(arrays[index], labels, ax=ax, normalized=normalized, limits=limit, legend=False, size=6)
-            ax.set_title(f"{name}\nstep {steps[index]}", fontsize=8)
-            ax.tick_params(labelsize=6)
+            plot_embeddings(arrays[index], labels, ax=ax, normalized=normalized, limits=limit, legend=False, size=9)
+            ax.set_title(f"{name}\nstep {steps[index]}", fontsize=11)
+            ax.set_xlabel("embedding dim 1", fontsize=10)
+            ax.set_ylabel("embedding dim 2", fontsize=10)
+            ax.tick_params(labelsize=9)
         return []
 
     if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=12)
+    if show_legend:
+        colors = class_colors(num_classes)
+        names = class_names if class_names is not None else [str(c) for c in range(num_classes)]
+        handles = [plt.Line2D([], [], ls="", marker="o", color=colors[c], label=names[c]) for c in np.unique(labels)]
+        fig.legend(handles=handles, title="class", fontsize=9, title_fontsize=9, loc="center right", frameon=False)
+    fig.tight_layout(rect=(0, 0, 1 - legend_width / fig.get_figwidth(), 1))
     anim = animation.FuncAnimation(fig, draw, frames=len(frame_steps), interval=interval, blit=False)
     html = _jshtml_with_poster(anim, fig, draw, len(frame_steps) - 1)
     plt.close(fig)
@@ -179,15 +241,41 @@ def animate_embeddings(history, labels, title: str = "", **kwargs):
     return animate_runs({title or "embeddings": history}, labels, **kwargs)
 
 
+# Text symbols for the player's buttons, in place of matplotlib's icon font from a CDN.
+_BUTTON_SYMBOLS = {
+    "fa fa-minus": "&minus;",
+    "fa fa-fast-backward": "&#10074;&#9664;&#9664;",
+    "fa fa-step-backward": "&#10074;&#9664;",
+    "fa fa-play fa-flip-horizontal": "&#9664;",
+    "fa fa-pause": "&#10074;&#10074;",
+    "fa fa-play": "&#9654;",
+    "fa fa-step-forward": "&#9654;&#10074;",
+    "fa fa-fast-forward": "&#9654;&#9654;&#10074;",
+    "fa fa-plus": "+",
+}
+
+
+def offline_player(html: str) -> str:
+    """matplotlib's JavaScript player without its external icon font: text symbols on the buttons."""
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>\s*", "", html)
+    for icon, symbol in _BUTTON_SYMBOLS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{symbol}</span>')
+    leftover = re.search(r'<i class="fa[^"]*"></i>|https?://', html)
+    if leftover:  # a matplotlib release with other icons or links: fail loudly, not offline
+        raise RuntimeError(f"animation player still refers to {leftover.group(0)!r}; update plots._BUTTON_SYMBOLS")
+    return html
+
+
 def _jshtml_with_poster(anim, fig, draw: Callable[[int], object], last_frame: int) -> str:
-    """The animation's JavaScript player, with its image preset to the last frame."""
-    with plt.rc_context({"animation.frame_format": "jpeg"}):  # a third of the size of PNG frames
+    """The animation's JavaScript player (offline), with its image preset to the last frame."""
+    with plt.rc_context({"animation.frame_format": "jpeg", "savefig.pad_inches": 0}):  # JPEG: a third of PNG's size
         html = anim.to_jshtml(default_mode="once")
     draw(last_frame)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    fig.savefig(buffer, format="jpeg", dpi=fig.dpi, pil_kwargs={"quality": 85})
     poster = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return re.sub(r'(<img id="_anim_img\w*")', rf'\1 src="data:image/png;base64,{poster}"', html, count=1)
+    html = re.sub(r'(<img id="_anim_img\w*")', rf'\1 src="data:image/jpeg;base64,{poster}"', html, count=1)
+    return offline_player(html)
 
 
 class Animation:
@@ -204,17 +292,33 @@ class Animation:
         return f"Animation({self.num_frames} frames, {len(self.html) // 1024} kB)"
 
 
-def interactive(function: Callable[..., object], **controls):
+def interactive(function: Callable[..., object], static_values: Mapping[str, Sequence] | None = None, **controls) -> None:
     """``ipywidgets.interact(function, **controls)`` in a live notebook; in static mode
-    (``make notebooks``) one call at the controls' current values, so the committed
-    notebook shows the default figure. Controls are ipywidgets (sliders, dropdowns)."""
+    (``make notebooks``) the figure at the controls' current values, so the committed
+    notebook shows the lesson without a kernel. Controls are ipywidgets (sliders, dropdowns).
+
+    ``static_values`` maps one control's name to the values the static output shows, one
+    figure each, for a parameter whose point is in the change (small multiples); choose
+    a default at which the point is visible otherwise. Returns None, so a notebook cell
+    ending in this call prints nothing under the widget.
+    """
     if static_mode():
-        function(**{name: control.value for name, control in controls.items()})
-        plt.show()
+        defaults = {name: control.value for name, control in controls.items()}
+        if not static_values:
+            function(**defaults)
+            plt.show()
+            return None
+        if len(static_values) != 1 or next(iter(static_values)) not in controls:
+            raise ValueError(f"static_values must name one of the controls {sorted(controls)}, got {sorted(static_values)}")
+        (name, values), = static_values.items()
+        for value in values:
+            function(**{**defaults, name: value})
+            plt.show()
         return None
     import ipywidgets
 
-    return ipywidgets.interact(function, **controls)
+    ipywidgets.interact(function, **controls)
+    return None
 
 
 def snapshot_slider(history, labels, class_names: Sequence[str] | None = None, title: str = ""):

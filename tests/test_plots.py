@@ -37,7 +37,7 @@ def test_animation_holds_at_most_max_frames_and_a_poster_of_the_last_frame():
     assert anim.num_frames == 10
     html = anim._repr_html_()
     assert len(re.findall(r"frames\[\d+\] = ", html)) == 10
-    assert re.search(r'<img id="_anim_img\w*" src="data:image/png;base64,', html)
+    assert re.search(r'<img id="_anim_img\w*" src="data:image/jpeg;base64,', html)
     assert not plt.get_fignums()  # the figure is closed, so the last frame is not shown twice
 
 
@@ -80,7 +80,43 @@ def test_interactive_is_static_under_make_notebooks(monkeypatch):
     assert result is None and calls == [0.5]
     monkeypatch.setenv(plots.STATIC_ENV_VAR, "0")
     widget = plots.interactive(lambda margin: calls.append(margin), margin=ipywidgets.FloatSlider(value=0.7))
-    assert widget is not None and calls[-1] == 0.7
+    assert widget is None and calls[-1] == 0.7  # None: no stray repr printed under the widget
+
+
+def test_interactive_static_output_can_show_several_values(monkeypatch):
+    import ipywidgets
+
+    calls = []
+    monkeypatch.setenv(plots.STATIC_ENV_VAR, "1")
+    controls = dict(margin=ipywidgets.FloatSlider(value=0.5), scale=ipywidgets.FloatSlider(value=2.0))
+    plots.interactive(lambda margin, scale: calls.append((margin, scale)), static_values={"margin": [0.1, 1.0]}, **controls)
+    assert calls == [(0.1, 2.0), (1.0, 2.0)]
+    with pytest.raises(ValueError, match="one of the controls"):
+        plots.interactive(lambda margin, scale: None, static_values={"alpha": [1]}, **controls)
+
+
+def test_animation_player_loads_nothing_from_the_internet():
+    anim = plots.animate_embeddings(history_with(5), np.arange(12) % 3, max_frames=5)
+    assert "http://" not in anim.html and "https://" not in anim.html
+    assert "font-awesome" not in anim.html and '<i class="fa' not in anim.html
+    assert "&#9654;" in anim.html  # the play button is a text symbol
+
+
+def test_animation_frames_read_on_a_projector():
+    anim = plots.animate_runs({"run": history_with(3)}, np.arange(12) % 3, max_frames=3, class_names=["a", "b", "c"])
+    poster = re.search(r'src="data:image/jpeg;base64,([^"]+)"', anim.html).group(1)
+    from PIL import Image
+    import base64, io
+
+    width, _ = Image.open(io.BytesIO(base64.b64decode(poster))).size
+    assert width >= 400  # 100 dpi: readable in the back row
+
+
+def test_palette_roles_and_methods():
+    assert plots.role_color("positive") == plots.role_color("pull") != plots.role_color("negative")
+    assert plots.method_color("semi-hard") == plots.method_color("semi-hard") != plots.method_color("hardest negative")
+    with pytest.raises(ValueError, match="unknown role"):
+        plots.role_color("sideways")
 
 
 def test_snapshot_slider_starts_at_the_last_snapshot(monkeypatch):

@@ -8,19 +8,40 @@ test classes), the same number of steps and batch size (64 images), the same opt
 batch layout (N-pair needs two images per class), the learning rate of the loss's own
 parameters, and the metric used to retrieve (cosine for losses that normalise).
 
-Each lesson calls :func:`compare` with its own loss and those of the earlier lessons;
-the runs are short (a few seconds each on a laptop CPU), so the table is recomputed,
-never copied.
+Each lesson calls :func:`compare` with its own loss and those of the earlier lessons.
+A comparison is a claim over seeds: every recipe trains with :data:`SEEDS` (three
+seeds), and each run is measured at :data:`STEPS` and at twice that length (the same
+run, measured on the way), so a lesson shows whether its ranking still holds when
+training is twice as long. :class:`Comparison` gives mean and spread, the rankings at
+both lengths, where they differ, and :meth:`Comparison.assert_beats` for claims: "A beats
+B" holds when the difference of the means exceeds the sum of the two standard deviations.
+
+Runs are cached in ``data/comparison/`` (one JSON file per recipe and seed), so a lesson
+does not retrain what an earlier lesson trained. The file name carries a fingerprint of
+everything the result depends on: the recipe's loss and miner settings, the training
+procedure's source, the package's loss/miner/model/data code, the data and the lengths.
+A changed recipe or code gives a new fingerprint, so a stale result is never read; a
+file that does not parse or does not match is recomputed and replaced.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import inspect
+import json
+import os
+import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 from torch import nn
 
 from ..data import ClassBalancedBatchSampler, class_disjoint_split
@@ -41,7 +62,8 @@ from ..miners import BatchHardMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
 from ..training import embed, fit
 
-STEPS = 150
+STEPS = 150  # the length a lesson reports; every run is also measured at twice it
+SEEDS = (0, 1, 2)
 EMBEDDING_DIM = 64
 BATCH_SIZE = 64
 WIDTH = 16
@@ -91,6 +113,7 @@ RECIPES: dict[str, Recipe] = {
             make_miner=lambda: BatchHardMiner(distance=EuclideanDistance(normalize_embeddings=False)),
         ),
         Recipe("lifted structure", "04", lambda c, d: LiftedStructureLoss(margin=1.0)),
+        Recipe("lifted structure (hard)", "04", lambda c, d: LiftedStructureLoss(margin=1.0, form="hard")),
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
         Recipe("coupled clusters", "06", lambda c, d: CoupledClustersLoss(margin=1.0)),
         Recipe("proxy-NCA", "11", lambda c, d: ProxyNCALoss(c, d), loss_lr=1e-2, metric="cosine"),
@@ -99,12 +122,15 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+
 @dataclass
 class ComparisonResult:
-    """One recipe's outcome: retrieval on the test classes and the training time."""
+    """One run's outcome after ``steps`` steps: retrieval on the test classes, time, loss."""
 
     name: str
     lesson: str
+    seed: int
+    steps: int
     recall_at_1: float
     map_at_r: float
     seconds: float
@@ -119,6 +145,55 @@ def glyphs_split(images_per_class: int = 24):
     return class_disjoint_split(load_glyphs(images_per_class=images_per_class))
 
 
+def _resolve(recipe: Recipe | str) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    try:
+        return RECIPES[recipe]
+    except KeyError:
+        raise ValueError(f"unknown recipe {recipe!r}; expected a Recipe or one of {sorted(RECIPES)}") from None
+
+
+def _train(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set, test_set, embedding_dim: int):
+    """Train once for ``max(lengths)`` steps, measuring the test classes after each length."""
+    seed_everything(seed)
+    model = ConvEmbedding(embedding_dim, width=WIDTH)
+    loss_fn = recipe.make_loss(train_set.num_classes, embedding_dim)
+    miner = recipe.make_miner() if recipe.make_miner else None
+    sampler = ClassBalancedBatchSampler(
+        train_set.labels, BATCH_SIZE // recipe.samples_per_class, recipe.samples_per_class, seed=seed
+    )
+    results: list[ComparisonResult] = []
+    start = time.perf_counter()
+
+    def measure(step: int, history) -> None:
+        if step in lengths:
+            embeddings = embed(model, test_set.inputs, device=device)  # eval mode, no randomness drawn
+            results.append(ComparisonResult(
+                name=recipe.name,
+                lesson=recipe.lesson,
+                seed=seed,
+                steps=step,
+                recall_at_1=recall_at_k(embeddings, test_set.labels, ks=1, metric=recipe.metric)[1],
+                map_at_r=map_at_r(embeddings, test_set.labels, metric=recipe.metric),
+                seconds=time.perf_counter() - start,
+                final_loss=float(np.mean(history.losses[-10:])),
+            ))
+
+    fit(
+        model, loss_fn, train_set, miner=miner, batch_sampler=sampler, steps=max(lengths), lr=1e-3,
+        loss_lr=recipe.loss_lr, device=device, progress=False, callbacks=[measure],
+    )
+    return results
+
+
+def _check_lengths(lengths) -> tuple[int, ...]:
+    lengths = tuple(sorted({int(n) for n in lengths}))
+    if not lengths or lengths[0] < 1:
+        raise ValueError(f"training lengths must be positive step counts, got {lengths}")
+    return lengths
+
+
 def train_and_evaluate(
     recipe: Recipe | str,
     steps: int = STEPS,
@@ -128,72 +203,303 @@ def train_and_evaluate(
     test_set=None,
     embedding_dim: int = EMBEDDING_DIM,
 ) -> ComparisonResult:
-    """Train a fresh network with ``recipe`` in the shared setup and measure it."""
-    recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
+    """Train a fresh network with ``recipe`` in the shared setup for ``steps`` steps and measure it
+    (one seed, not cached: for exercises; lessons compare with :func:`compare`)."""
     if train_set is None or test_set is None:
         train_set, test_set = glyphs_split()
-    device = get_device(device)
-    seed_everything(seed)
-    model = ConvEmbedding(embedding_dim, width=WIDTH)
-    loss_fn = recipe.make_loss(train_set.num_classes, embedding_dim)
-    miner = recipe.make_miner() if recipe.make_miner else None
-    sampler = ClassBalancedBatchSampler(
-        train_set.labels, BATCH_SIZE // recipe.samples_per_class, recipe.samples_per_class, seed=seed
-    )
-    start = time.perf_counter()
-    history = fit(
-        model, loss_fn, train_set, miner=miner, batch_sampler=sampler, steps=steps, lr=1e-3,
-        loss_lr=recipe.loss_lr, device=device, progress=False,
-    )
-    embeddings = embed(model, test_set.inputs, device=device)
-    return ComparisonResult(
-        name=recipe.name,
-        lesson=recipe.lesson,
-        recall_at_1=recall_at_k(embeddings, test_set.labels, ks=1, metric=recipe.metric)[1],
-        map_at_r=map_at_r(embeddings, test_set.labels, metric=recipe.metric),
-        seconds=time.perf_counter() - start,
-        final_loss=sum(history.losses[-10:]) / min(10, len(history.losses)),
-    )
+    return _train(_resolve(recipe), seed, _check_lengths([steps]), get_device(device), train_set, test_set, embedding_dim)[0]
 
 
-def compare(recipes: Sequence[Recipe | str], steps: int = STEPS, seed: int = 0, device=None) -> list[ComparisonResult]:
-    """Train and measure each recipe in the shared setup, in order."""
-    return [train_and_evaluate(recipe, steps=steps, seed=seed, device=device) for recipe in recipes]
+# --- the cache ---------------------------------------------------------------------------
+
+CACHE_ENV_VAR = "DMLNOTES_COMPARISON_CACHE"  # "0" turns the cache off
+_PACKAGE = Path(__file__).resolve().parents[1]
+# Code a result depends on; plots, notebooks and the runner do not change a result.
+_CODE_FILES = ("losses", "miners", "data", "training.py", "models.py", "distances.py", "indices.py",
+               "checks.py", "metrics.py", "device.py")
 
 
-def format_results(results: Sequence[ComparisonResult]) -> str:
-    """A plain-text table: lesson, loss, Recall@1 and MAP@R in percent, seconds."""
-    width = max(len(r.name) for r in results)
-    lines = [f"{'lesson':<6}  {'loss':<{width}}  {'R@1 %':>6}  {'MAP@R %':>7}  {'seconds':>7}"]
-    for r in results:
-        lines.append(f"{r.lesson:<6}  {r.name:<{width}}  {100 * r.recall_at_1:6.1f}  {100 * r.map_at_r:7.1f}  {r.seconds:7.1f}")
-    return "\n".join(lines)
+def cache_dir() -> Path:
+    from ..data.paths import data_root
+
+    return data_root() / "comparison"
 
 
-def plot_results(results: Sequence[ComparisonResult], highlight: str | None = None, ax=None):
-    """Horizontal bars of Recall@1 per loss; ``highlight`` names this lesson's loss."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 0.35 * len(results) + 1.0))
-    names = [f"{r.lesson} {r.name}" for r in results]
-    values = [100 * r.recall_at_1 for r in results]
-    colors = ["tab:orange" if r.name == highlight else "tab:blue" for r in results]
-    ax.barh(names, values, color=colors)
-    ax.invert_yaxis()
-    for y, value in enumerate(values):
-        ax.text(value + 0.5, y, f"{value:.1f}", va="center", fontsize=8)
-    ax.set_xlabel("Recall@1 on glyphs test classes (%)")
-    ax.set_xlim(0, 100)
-    ax.set_title(f"Same network, data and {STEPS} steps; only the loss changes", fontsize=10)
-    return ax
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256(inspect.getsource(_train).encode())
+    for name in _CODE_FILES:
+        path = _PACKAGE / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(_PACKAGE).as_posix().encode())
+            digest.update(file.read_bytes())
+    digest.update(torch.__version__.encode())
+    return digest.hexdigest()
+
+
+def _settings(obj, depth: int = 0):
+    """The plain settings of a loss or miner (margin, temperature, distance...), for the fingerprint."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        return [_settings(item, depth + 1) for item in obj]
+    if isinstance(obj, torch.Tensor):
+        return list(obj.shape)
+    described = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    if depth < 3:
+        for key, value in sorted(vars(obj).items()):
+            if key.startswith("_") and key not in ("_parameters", "_buffers"):
+                continue
+            if key in ("_parameters", "_buffers"):
+                described[key] = {k: _settings(v, depth + 1) for k, v in value.items()}
+            elif key not in ("training", "last_stats"):
+                described[key] = _settings(value, depth + 1)
+    return described
+
+
+def _data_fingerprint(dataset) -> str:
+    digest = hashlib.sha256()
+    for tensor in (dataset.inputs, dataset.labels):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim) -> dict:
+    return {
+        "recipe": {
+            "name": recipe.name, "lesson": recipe.lesson, "samples_per_class": recipe.samples_per_class,
+            "loss_lr": recipe.loss_lr, "metric": recipe.metric,
+            "loss": _settings(recipe.make_loss(train_set.num_classes, embedding_dim)),
+            "miner": _settings(recipe.make_miner() if recipe.make_miner else None),
+        },
+        "seed": seed, "lengths": list(lengths),
+        "setup": {"embedding_dim": embedding_dim, "batch_size": BATCH_SIZE, "width": WIDTH},
+        "train_data": _data_fingerprint(train_set), "test_data": _data_fingerprint(test_set),
+        "code": _code_fingerprint(),
+    }
+
+
+def _cache_path(directory: Path, key: dict) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", key["recipe"]["name"].lower()).strip("-")
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return directory / f"{slug}-seed{key['seed']}-{digest}.json"
+
+
+def _read_cached(path: Path, key: dict) -> list[ComparisonResult] | None:
+    """The cached runs, or None when the file is missing, unreadable or not for this key."""
+    try:
+        stored = json.loads(path.read_text())
+        if stored["key"] != key:
+            return None
+        results = [ComparisonResult(**fields) for fields in stored["results"]]
+        if sorted(r.steps for r in results) != key["lengths"]:
+            return None
+        return results
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cached(path: Path, key: dict, results: list[ComparisonResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"key": key, "results": [dataclasses.asdict(r) for r in results]}, indent=1)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)  # atomic: a reader never sees half a file
+
+
+def run_recipe(
+    recipe: Recipe | str,
+    seed: int = 0,
+    lengths: Sequence[int] = (STEPS, 2 * STEPS),
+    device=None,
+    train_set=None,
+    test_set=None,
+    embedding_dim: int = EMBEDDING_DIM,
+    cache: bool | None = None,
+) -> list[ComparisonResult]:
+    """One seed of one recipe, measured after each of ``lengths`` steps; read from the cache
+    when an identical run is there, else trained and stored (``cache=False``, or
+    ``DMLNOTES_COMPARISON_CACHE=0``, always trains and stores nothing)."""
+    recipe = _resolve(recipe)
+    lengths = _check_lengths(lengths)
+    if train_set is None or test_set is None:
+        train_set, test_set = glyphs_split()
+    use_cache = os.environ.get(CACHE_ENV_VAR, "1") != "0" if cache is None else cache
+    if use_cache:
+        key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim)
+        path = _cache_path(cache_dir(), key)
+        cached = _read_cached(path, key)
+        if cached is not None:
+            return cached
+    results = _train(recipe, seed, lengths, get_device(device), train_set, test_set, embedding_dim)
+    if use_cache:
+        _write_cached(path, key, results)
+    return results
+
+
+# --- comparisons over seeds --------------------------------------------------------------
+
+METRICS = {"recall_at_1": "R@1", "map_at_r": "MAP@R"}
+
+
+@dataclass
+class Comparison:
+    """Runs of several recipes over seeds, each measured at several training lengths."""
+
+    results: list[ComparisonResult]
+    names: list[str]
+    lengths: tuple[int, ...]
+
+    def values(self, name: str, steps: int | None = None, metric: str = "recall_at_1") -> np.ndarray:
+        """Per-seed values of one recipe at one length (default: the first, the reported one)."""
+        steps = self.lengths[0] if steps is None else steps
+        if name not in self.names:
+            raise ValueError(f"no recipe {name!r} in this comparison; it has {self.names}")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+        values = [getattr(r, metric) for r in self.results if r.name == name and r.steps == steps]
+        if not values:
+            raise ValueError(f"no runs of {name!r} at {steps} steps; lengths are {self.lengths}")
+        return np.array(values)
+
+    def mean(self, name: str, steps: int | None = None, metric: str = "recall_at_1") -> float:
+        return float(self.values(name, steps, metric).mean())
+
+    def std(self, name: str, steps: int | None = None, metric: str = "recall_at_1") -> float:
+        """Standard deviation over seeds (n - 1 in the denominator; 0 for a single seed)."""
+        values = self.values(name, steps, metric)
+        return float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.seed for r in self.results})
+
+    def ranking(self, steps: int | None = None, metric: str = "recall_at_1") -> list[str]:
+        """Recipe names from best to worst mean."""
+        return sorted(self.names, key=lambda name: -self.mean(name, steps, metric))
+
+    def margin(self, a: str, b: str, steps: int | None = None, metric: str = "recall_at_1") -> float:
+        """How far mean(a) - mean(b) exceeds the spread std(a) + std(b); positive means "a beats b"."""
+        return (self.mean(a, steps, metric) - self.mean(b, steps, metric)) - (
+            self.std(a, steps, metric) + self.std(b, steps, metric)
+        )
+
+    def beats(self, a: str, b: str, steps: int | None = None, metric: str = "recall_at_1") -> bool:
+        """Whether a's mean exceeds b's by more than the sum of their standard deviations."""
+        return self.margin(a, b, steps, metric) > 0
+
+    def assert_beats(self, a: str, b: str, steps: int | Sequence[int] | None = None, metric: str = "recall_at_1") -> None:
+        """Assert "a beats b" at one length, several, or (``steps=None``) every measured length."""
+        for length in self.lengths if steps is None else np.atleast_1d(steps).tolist():
+            if not self.beats(a, b, length, metric):
+                raise AssertionError(
+                    f"{a} does not beat {b} at {length} steps on {METRICS[metric]}: means "
+                    f"{100 * self.mean(a, length, metric):.1f} vs {100 * self.mean(b, length, metric):.1f} %, "
+                    f"spreads {100 * self.std(a, length, metric):.1f} and {100 * self.std(b, length, metric):.1f}"
+                )
+
+    def rank_changes(self, metric: str = "recall_at_1") -> list[tuple[str, str]]:
+        """Pairs (a, b) with a ahead of b at the first length and behind it at the last."""
+        first, last = self.ranking(self.lengths[0], metric), self.ranking(self.lengths[-1], metric)
+        return [(a, b) for i, a in enumerate(first) for b in first[i + 1:] if last.index(a) > last.index(b)]
+
+    def table(self) -> str:
+        """Plain text: lesson, recipe, then R@1 and MAP@R as mean ± std (%) at each length."""
+        width = max(len(name) for name in self.names)
+        columns = [(metric, steps) for metric in METRICS for steps in self.lengths]
+        header = f"{'lesson':<6}  {'loss':<{width}}" + "".join(f"  {f'{METRICS[m]} {s} steps':>16}" for m, s in columns)
+        lines = [f"mean ± standard deviation over seeds {self.seeds}, in %", header]
+        for name in self.names:
+            lesson = next(r.lesson for r in self.results if r.name == name)
+            cells = "".join(
+                f"  {f'{100 * self.mean(name, s, m):.1f} ± {100 * self.std(name, s, m):.1f}':>16}" for m, s in columns
+            )
+            lines.append(f"{lesson:<6}  {name:<{width}}{cells}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def ranking_report(self, metric: str = "recall_at_1") -> str:
+        """Markdown: the ranking at each length and the pairs whose order changes."""
+        lines = [
+            f"- after {steps} steps: " + " > ".join(
+                f"{name} ({100 * self.mean(name, steps, metric):.1f})" for name in self.ranking(steps, metric)
+            )
+            for steps in self.lengths
+        ]
+        changes = self.rank_changes(metric)
+        if changes:
+            lines.append(f"- the order changes between {self.lengths[0]} and {self.lengths[-1]} steps for: "
+                         + "; ".join(f"{a} and {b}" for a, b in changes))
+        else:
+            lines.append(f"- the ranking by mean {METRICS[metric]} is the same at {self.lengths[0]} and {self.lengths[-1]} steps")
+        return "\n".join(lines)
+
+    def plot(self, highlight: str | Sequence[str] | None = None, metric: str = "recall_at_1", ax=None):
+        """Horizontal bars of the mean at each length, one dot per seed; ``highlight``: this lesson's recipes."""
+        from ..plots import ROLE_COLORS
+
+        highlighted = {highlight} if isinstance(highlight, str) else set(highlight or ())
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7.5, 0.6 * len(self.names) + 1.4))
+        height = 0.8 / len(self.lengths)
+        for index, steps in enumerate(self.lengths):
+            offset = (index - (len(self.lengths) - 1) / 2) * height
+            for y, name in enumerate(self.names):
+                color = ROLE_COLORS["highlight" if name in highlighted else "other"]
+                ax.barh(y + offset, 100 * self.mean(name, steps, metric), height=height * 0.9, color=color,
+                        alpha=1.0 if index == len(self.lengths) - 1 else 0.55, xerr=100 * self.std(name, steps, metric),
+                        error_kw={"elinewidth": 1, "capsize": 2})
+                ax.plot(100 * self.values(name, steps, metric), np.full(len(self.seeds), y + offset), "k.", markersize=4)
+        ax.set_yticks(range(len(self.names)))
+        lessons = {r.name: r.lesson for r in self.results}
+        ax.set_yticklabels([f"{lessons[n]} {n}" for n in self.names], fontsize=10)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{METRICS[metric]} on glyphs test classes (%)", fontsize=10)
+        ax.set_xlim(0, 100)
+        shades = " / ".join(f"{'dark' if i == len(self.lengths) - 1 else 'light'}: {s} steps" for i, s in enumerate(self.lengths))
+        ax.set_title(f"Only the loss changes; mean ± std over seeds {self.seeds}, dots: seeds ({shades})", fontsize=10)
+        return ax
+
+
+def compare(
+    recipes: Sequence[Recipe | str],
+    seeds: Sequence[int] = SEEDS,
+    lengths: Sequence[int] = (STEPS, 2 * STEPS),
+    device=None,
+    cache: bool | None = None,
+    train_set=None,
+    test_set=None,
+    embedding_dim: int = EMBEDDING_DIM,
+) -> Comparison:
+    """Train (or read from the cache) each recipe with each seed, measured at each length."""
+    recipes = [_resolve(recipe) for recipe in recipes]
+    names = [recipe.name for recipe in recipes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"recipe names must be distinct, got {names}")
+    if not seeds:
+        raise ValueError("give at least one seed")
+    results = [
+        result
+        for recipe in recipes
+        for seed in seeds
+        for result in run_recipe(recipe, seed, lengths, device, train_set, test_set, embedding_dim, cache)
+    ]
+    return Comparison(results, names, _check_lengths(lengths))
 
 
 __all__ = [
     "Recipe",
     "RECIPES",
+    "STEPS",
+    "SEEDS",
     "ComparisonResult",
+    "Comparison",
     "glyphs_split",
     "train_and_evaluate",
+    "run_recipe",
     "compare",
-    "format_results",
-    "plot_results",
+    "cache_dir",
 ]

@@ -1,20 +1,131 @@
+import json
+
+import numpy as np
 import pytest
 from loss_testing import tiny_images
 
-from dmlnotes.experiments.comparison import RECIPES, format_results, train_and_evaluate
+from dmlnotes.experiments import comparison
+from dmlnotes.experiments.comparison import RECIPES, Comparison, ComparisonResult, compare, run_recipe, train_and_evaluate
+from dmlnotes.losses import ContrastiveLoss
+
+
+@pytest.fixture
+def tiny_data():
+    return tiny_images(32, 4, seed=0), tiny_images(6, 3, seed=1)
+
+
+@pytest.fixture
+def cache_in(tmp_path, monkeypatch):
+    monkeypatch.setattr(comparison, "cache_dir", lambda: tmp_path)
+    return tmp_path
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
-def test_every_recipe_trains_and_is_measured(name):
-    train, test = tiny_images(32, 4, seed=0), tiny_images(6, 3, seed=1)
+def test_every_recipe_trains_and_is_measured(name, tiny_data):
+    train, test = tiny_data
     result = train_and_evaluate(name, steps=2, device="cpu", train_set=train, test_set=test, embedding_dim=8)
-    assert result.name == name and result.lesson == RECIPES[name].lesson
+    assert result.name == name and result.lesson == RECIPES[name].lesson and result.steps == 2
     assert 0.0 <= result.recall_at_1 <= 1.0 and 0.0 <= result.map_at_r <= 1.0
     assert result.final_loss == result.final_loss  # not NaN
-    assert name in format_results([result])
 
 
-def test_same_seed_same_result():
-    train, test = tiny_images(32, 4, seed=0), tiny_images(6, 3, seed=1)
+def test_same_seed_same_result(tiny_data):
+    train, test = tiny_data
     runs = [train_and_evaluate("contrastive", steps=3, device="cpu", train_set=train, test_set=test, embedding_dim=8) for _ in range(2)]
     assert runs[0].final_loss == runs[1].final_loss and runs[0].recall_at_1 == runs[1].recall_at_1
+
+
+def test_measuring_on_the_way_equals_a_shorter_run(tiny_data):
+    train, test = tiny_data
+    short = train_and_evaluate("contrastive", steps=3, device="cpu", train_set=train, test_set=test, embedding_dim=8)
+    both = run_recipe("contrastive", 0, (3, 6), "cpu", train, test, embedding_dim=8, cache=False)
+    assert [r.steps for r in both] == [3, 6]
+    assert both[0].recall_at_1 == short.recall_at_1 and both[0].final_loss == short.final_loss
+
+
+def run(tiny_data, recipe="contrastive", seed=0):
+    train, test = tiny_data
+    return run_recipe(recipe, seed, (2, 4), "cpu", train, test, embedding_dim=8, cache=True)
+
+
+def test_cache_returns_the_stored_runs_without_training(tiny_data, cache_in, monkeypatch):
+    first = run(tiny_data)
+    assert len(list(cache_in.glob("contrastive-seed0-*.json"))) == 1
+    monkeypatch.setattr(comparison, "_train", lambda *args: pytest.fail("trained although cached"))
+    assert run(tiny_data) == first
+
+
+def test_cache_is_keyed_by_recipe_settings_and_seed(tiny_data, cache_in):
+    run(tiny_data)
+    run(tiny_data, seed=1)
+    changed = comparison.Recipe("contrastive", "02", lambda c, d: ContrastiveLoss(margin=0.5))
+    run(tiny_data, recipe=changed)  # same name, other margin: a new file, not the stale one
+    assert len(list(cache_in.glob("contrastive-seed*.json"))) == 3
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other key", "missing length"])
+def test_a_corrupt_or_stale_file_is_recomputed(tiny_data, cache_in, damage):
+    first = run(tiny_data)
+    (path,) = cache_in.glob("*.json")
+    stored = json.loads(path.read_text())
+    if damage == "garbage":
+        path.write_text("{not json")
+    elif damage == "other key":
+        stored["key"]["seed"] = 7
+        stored["results"][0]["recall_at_1"] = 0.123456
+        path.write_text(json.dumps(stored))
+    else:
+        stored["results"] = stored["results"][:1]
+        path.write_text(json.dumps(stored))
+    again = run(tiny_data)
+    assert [without_time(r) for r in again] == [without_time(r) for r in first]  # retrained, not the damaged numbers
+    assert [without_time(ComparisonResult(**r)) for r in json.loads(path.read_text())["results"]] == [without_time(r) for r in first]
+
+
+def without_time(result):
+    return {k: v for k, v in result.__dict__.items() if k != "seconds"}
+
+
+def fake_comparison(values: dict[str, dict[int, list[float]]]) -> Comparison:
+    results = [
+        ComparisonResult(name, "00", seed, steps, r1, r1 / 2, 1.0, 0.5)
+        for name, by_steps in values.items()
+        for steps, per_seed in by_steps.items()
+        for seed, r1 in enumerate(per_seed)
+    ]
+    lengths = tuple(sorted({s for by in values.values() for s in by}))
+    return Comparison(results, list(values), lengths)
+
+
+def test_beats_needs_a_margin_larger_than_the_spread():
+    result = fake_comparison({
+        "a": {10: [0.80, 0.82, 0.84], 20: [0.80, 0.81, 0.82]},
+        "b": {10: [0.70, 0.72, 0.74], 20: [0.79, 0.80, 0.81]},
+    })
+    assert result.mean("a") == pytest.approx(0.82) and result.std("a") == pytest.approx(0.02)
+    assert result.beats("a", "b", 10) and not result.beats("a", "b", 20) and not result.beats("b", "a", 10)
+    result.assert_beats("a", "b", 10)
+    with pytest.raises(AssertionError, match="does not beat b at 20 steps"):
+        result.assert_beats("a", "b")  # every length
+
+
+def test_rankings_and_their_changes_are_reported():
+    result = fake_comparison({"a": {1: [0.5, 0.6], 2: [0.6, 0.7]}, "b": {1: [0.4, 0.5], 2: [0.8, 0.9]}, "c": {1: [0.1, 0.1], 2: [0.1, 0.1]}})
+    assert result.ranking(1) == ["a", "b", "c"] and result.ranking(2) == ["b", "a", "c"]
+    assert result.rank_changes() == [("a", "b")]
+    assert "a and b" in result.ranking_report()
+    table = result.table()
+    assert "55.0 ± 7.1" in table and "R@1 2 steps" in table
+    result.plot(highlight="a")
+
+
+def test_compare_runs_every_recipe_and_seed(tiny_data, cache_in):
+    train, test = tiny_data
+    result = compare(["contrastive", "NCA"], seeds=(0, 1), lengths=(2, 3), device="cpu", train_set=train, test_set=test, embedding_dim=8)
+    assert result.names == ["contrastive", "NCA"] and result.seeds == [0, 1] and result.lengths == (2, 3)
+    assert len(result.results) == 2 * 2 * 2
+    assert np.all(np.isfinite(result.values("NCA", 3)))
+    with pytest.raises(ValueError, match="distinct"):
+        compare(["NCA", "NCA"], train_set=train, test_set=test)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        compare(["no such loss"], train_set=train, test_set=test)
