@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch
 NB ?=
+COLD ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.dmlnotes-installed
 
@@ -36,7 +37,7 @@ notebooks: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.notebook_runner execute $(NB)
 
 bench: $(INSTALLED)
-	$(BIN)/python -m dmlnotes.notebook_runner bench $(NB)
+	$(BIN)/python -m dmlnotes.notebook_runner bench $(if $(COLD),--cold) $(NB)
 
 bench-losses: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.experiments.loss_benchmark

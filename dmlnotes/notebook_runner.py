@@ -8,7 +8,10 @@ Usage (the Makefile wraps both)::
 Each notebook runs in a fresh kernel of the current Python environment with
 ``DMLNOTES_STATIC=1`` (widgets render as static figures) and ``DMLNOTES_PROGRESS=0`` (no
 progress bars in committed outputs). ``bench`` prints wall time and executed size per
-notebook and the totals, and flags notebooks over the budget.
+notebook and the totals, and flags notebooks over the budget. The comparison runs that
+lessons share are cached in ``data/comparison/``; ``bench --cold`` starts the notebooks from
+an empty cache instead (as on a new machine, where each lesson trains its own recipes and
+reads the earlier lessons' runs, when the notebooks run in order).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def find_notebooks(paths: list[str]) -> list[Path]:
     return notebooks
 
 
-def execute(path: Path, timeout: int = 900):
-    """Run one notebook in a fresh kernel; return (executed notebook, seconds)."""
+def execute(path: Path, timeout: int = 900, environment: dict[str, str] | None = None):
+    """Run one notebook in a fresh kernel with ``KERNEL_ENVIRONMENT`` (and ``environment``)
+    in its environment; return (executed notebook, seconds)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -53,8 +57,9 @@ def execute(path: Path, timeout: int = 900):
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
     )
-    saved = {name: os.environ.get(name) for name in KERNEL_ENVIRONMENT}
-    os.environ.update(KERNEL_ENVIRONMENT)  # the kernel inherits it
+    environment = {**KERNEL_ENVIRONMENT, **(environment or {})}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)  # the kernel inherits it
     try:
         start = time.perf_counter()
         client.execute()
@@ -79,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["execute", "bench"])
     parser.add_argument("notebooks", nargs="*", help="default: notebooks/NN_*.ipynb")
-    args = parser.parse_args(argv)
+    parser.add_argument("--cold", action="store_true", help="start from an empty comparison cache (a new machine)")
+    args = parser.parse_intermixed_args(argv)
+    environment = {}
+    if args.cold:
+        cold_cache = tempfile.TemporaryDirectory(prefix="dmlnotes-comparison-")
+        environment["DMLNOTES_COMPARISON_CACHE"] = cold_cache.name
 
     import nbformat
 
@@ -87,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     over_budget = []
     for path in find_notebooks(args.notebooks):
         print(f"running {path.name} ...", file=sys.stderr, flush=True)
-        notebook, seconds = execute(path)
+        notebook, seconds = execute(path, environment=environment)
         size = serialized_size(notebook)
         if args.command == "execute":
             with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".ipynb", delete=False, encoding="utf-8") as tmp:

@@ -22,3 +22,16 @@ def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
     import os
 
     assert "DMLNOTES_STATIC" not in os.environ  # ... in the kernel only
+
+
+def test_cold_bench_gives_the_kernel_an_empty_comparison_cache(tmp_path, capsys):
+    path = tmp_path / "98_cache.ipynb"
+    code = "import os\nfrom dmlnotes.experiments.comparison import cache_dir\nd = cache_dir()\nassert 'dmlnotes-comparison-' in str(d) and not any(d.iterdir())"
+    notebook = new_notebook(cells=[new_code_cell(code)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    assert notebook_runner.main(["bench", "--cold", str(path)]) == 0
+    assert "98_cache.ipynb" in capsys.readouterr().out
+    import os
+
+    assert "DMLNOTES_COMPARISON_CACHE" not in os.environ

@@ -212,7 +212,7 @@ def train_and_evaluate(
 
 # --- the cache ---------------------------------------------------------------------------
 
-CACHE_ENV_VAR = "DMLNOTES_COMPARISON_CACHE"  # "0" turns the cache off
+CACHE_ENV_VAR = "DMLNOTES_COMPARISON_CACHE"  # "0" turns the cache off; a folder moves it there
 _PACKAGE = Path(__file__).resolve().parents[1]
 # Code a result depends on; plots, notebooks and the runner do not change a result.
 _CODE_FILES = ("losses", "miners", "data", "training.py", "models.py", "distances.py", "indices.py",
@@ -220,8 +220,13 @@ _CODE_FILES = ("losses", "miners", "data", "training.py", "models.py", "distance
 
 
 def cache_dir() -> Path:
+    """``data/comparison/``, or the folder ``$DMLNOTES_COMPARISON_CACHE`` names
+    (``make bench COLD=1`` points it at an empty folder to time the lessons as on a new machine)."""
     from ..data.paths import data_root
 
+    configured = os.environ.get(CACHE_ENV_VAR, "")
+    if configured not in ("", "0", "1"):
+        return Path(configured).expanduser()
     return data_root() / "comparison"
 
 
