@@ -1,3 +1,4 @@
+import io
 import re
 
 import matplotlib
@@ -37,7 +38,7 @@ def test_animation_holds_at_most_max_frames_and_a_poster_of_the_last_frame():
     assert anim.num_frames == 10
     html = anim._repr_html_()
     assert len(re.findall(r"frames\[\d+\] = ", html)) == 10
-    assert re.search(r'<img id="_anim_img\w*" src="data:image/jpeg;base64,', html)
+    assert re.search(r'<img id="_anim_img\w*" src="data:image/png;base64,', html)
     assert not plt.get_fignums()  # the figure is closed, so the last frame is not shown twice
 
 
@@ -104,7 +105,7 @@ def test_animation_player_loads_nothing_from_the_internet():
 
 def test_animation_frames_read_on_a_projector():
     anim = plots.animate_runs({"run": history_with(3)}, np.arange(12) % 3, max_frames=3, class_names=["a", "b", "c"])
-    poster = re.search(r'src="data:image/jpeg;base64,([^"]+)"', anim.html).group(1)
+    poster = re.search(r'src="data:image/png;base64,([^"]+)"', anim.html).group(1)
     from PIL import Image
     import base64, io
 
@@ -131,3 +132,19 @@ def test_loss_curves_and_image_grid():
     fig = plots.show_images(np.zeros((5, 1, 8, 8)), [0, 1, 2, 0, 1], class_names=["a", "b", "c"], columns=3)
     assert len(fig.axes) == 6
     plt.close("all")
+
+
+def test_palette_frames_keep_the_picture_and_shrink_it():
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    rng = np.random.default_rng(0)
+    plots.plot_embeddings(rng.normal(size=(200, 2)), np.arange(200) % 10, ax=ax)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    from PIL import Image
+
+    full, compact = buffer.getvalue(), plots.palette_png(buffer.getvalue())
+    assert len(compact) < len(full) / 2
+    a = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=float)
+    b = np.asarray(Image.open(io.BytesIO(compact)).convert("RGB"), dtype=float)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 2.0  # out of 255: the same picture
