@@ -442,8 +442,9 @@ class Comparison:
             lines.append(f"- the ranking by mean {METRICS[metric]} is the same at {self.lengths[0]} and {self.lengths[-1]} steps")
         return "\n".join(lines)
 
-    def plot(self, highlight: str | Sequence[str] | None = None, metric: str = "recall_at_1", ax=None):
-        """Horizontal bars of the mean at each length, one dot per seed; ``highlight``: this lesson's recipes."""
+    def plot(self, highlight: str | Sequence[str] | None = None, metric: str = "recall_at_1", ax=None, title: str = "Only the loss changes"):
+        """Horizontal bars of the mean at each length, one dot per seed; ``highlight``: this lesson's recipes;
+        ``title``: what the runs share or vary (the seeds and lengths are added to it)."""
         from ..plots import ROLE_COLORS
 
         highlighted = {highlight} if isinstance(highlight, str) else set(highlight or ())
@@ -465,7 +466,7 @@ class Comparison:
         ax.set_xlabel(f"{METRICS[metric]} on glyphs test classes (%)", fontsize=10)
         ax.set_xlim(0, 100)
         shades = " / ".join(f"{'dark' if i == len(self.lengths) - 1 else 'light'}: {s} steps" for i, s in enumerate(self.lengths))
-        ax.set_title(f"Only the loss changes; mean ± std over seeds {self.seeds}, dots: seeds ({shades})", fontsize=10)
+        ax.set_title(f"{title}; mean ± std over seeds {self.seeds}, dots: seeds ({shades})", fontsize=10)
         return ax
 
 

@@ -116,7 +116,8 @@ def test_rankings_and_their_changes_are_reported():
     assert "a and b" in result.ranking_report()
     table = result.table()
     assert "55.0 ± 7.1" in table and "R@1 2 steps" in table
-    result.plot(highlight="a")
+    ax = result.plot(highlight="a", title="Two schedules")
+    assert ax.get_title().startswith("Two schedules; mean ± std over seeds [0, 1]")
 
 
 def test_compare_runs_every_recipe_and_seed(tiny_data, cache_in):
