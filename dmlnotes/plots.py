@@ -145,7 +145,7 @@ def plot_embeddings(
     if legend if legend is not None else num_classes <= 10:
         names = class_names if class_names is not None else [str(c) for c in range(num_classes)]
         handles = [plt.Line2D([], [], ls="", marker="o", color=colors[c], label=names[c]) for c in np.unique(labels)]
-        ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.legend(handles=handles, fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return ax
 
 

@@ -18,7 +18,7 @@ class-balanced batches and measures
 
 Two setups, chosen by name (``setup="glyphs"`` or ``"cub"``, or a :class:`SweepConfig`):
 
-``"glyphs"`` (default; about 6.5 s per network on one core of an idle CPU)
+``"glyphs"`` (default; seconds per network on one core of a laptop CPU; the sweep prints its time)
     Glyphs split class-disjointly (148 train, 147 test classes), the shared small CNN
     (:class:`~dmlnotes.models.ConvEmbedding`, width 16, 64-d) trained from scratch, batches
     of 16 classes x 4 images, 300 steps of SGD with momentum 0.9, learning rate 0.01,
@@ -197,7 +197,9 @@ class RunResult:
     fixed training batches after training (:func:`training_signal`); ``signal`` keeps the
     per-sample values in memory (a loaded file keeps only the summaries). ``hard_share`` is
     the share of the summed embedding-gradient norm carried by the 10 % of samples with the
-    lowest ``p_true`` (:func:`hard_share`).
+    lowest ``p_true`` (:func:`hard_share`). ``model`` and ``loss_fn`` are the trained network
+    and loss (with their class weights) when the sweep ran with ``keep_models=True``, so a
+    notebook can measure them again; None otherwise and in a loaded file.
     """
 
     temperature: float
@@ -214,6 +216,8 @@ class RunResult:
     finite: bool = True
     losses: list[float] = field(default_factory=list, repr=False)
     signal: TrainingSignal | None = field(default=None, repr=False)
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
+    loss_fn: NormSoftmaxLoss | None = field(default=None, repr=False, compare=False)
 
     SUMMARY_FIELDS = ("temperature", "seed", "recall_at_1", "final_loss", "train_accuracy", "median_p_true",
                       "hard_share", "top_negative_share", "mean_gradient_norm", "mean_feature_gradient_norm",
@@ -565,6 +569,7 @@ def run_sweep(
     device: torch.device | str | None = None,
     allow_cpu: bool = False,
     verbose: bool = False,
+    keep_models: bool = False,
 ) -> SweepResult:
     """Train one network per (temperature, seed) and measure each: the survey's Table 1.
 
@@ -580,6 +585,8 @@ def run_sweep(
         device: default :func:`~dmlnotes.device.get_device`.
         allow_cpu: let the ``"cub"`` setup run without a CUDA GPU (tests, tiny runs).
         verbose: print one line per run.
+        keep_models: keep each trained network and loss in its run (``run.model``,
+            ``run.loss_fn``), e.g. to measure them again; off by default (memory).
 
     Returns:
         A :class:`SweepResult`, runs in the order given: by temperature, then seed.
@@ -603,7 +610,9 @@ def run_sweep(
     with _cpu_threads(config.cpu_threads):
         for temperature in temperatures:
             for seed in seeds:
-                run, _, _ = train_one(config, temperature, seed, train_set, test_set, model_factory, device)
+                run, model, loss_fn = train_one(config, temperature, seed, train_set, test_set, model_factory, device)
+                if keep_models:
+                    run.model, run.loss_fn = model, loss_fn
                 runs.append(run)
                 if verbose:
                     print(f"T={temperature:<6g} seed={seed:<3d} R@1={100 * run.recall_at_1:5.1f}%  "
@@ -628,23 +637,25 @@ def plot_sweep(result: SweepResult, ax=None, reference: bool = True, title: str 
     """Recall@1 against the temperature on a log axis: each seed, the mean, and Table 1's row."""
     import matplotlib.pyplot as plt
 
+    from ..plots import ROLE_COLORS
+
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
     temperatures = np.array(result.temperatures)
     values = 100 * result.values()
     for column in range(values.shape[1]):
-        ax.plot(temperatures, values[:, column], "o", color="tab:blue", alpha=0.35, markersize=4,
+        ax.plot(temperatures, values[:, column], "o", color=ROLE_COLORS["ours"], alpha=0.45, markersize=4,
                 label="one seed" if column == 0 else None)
-    ax.errorbar(temperatures, result.mean_recall(), yerr=result.spread_recall(), color="tab:blue", marker="o",
+    ax.errorbar(temperatures, result.mean_recall(), yerr=result.spread_recall(), color=ROLE_COLORS["ours"], marker="o",
                 capsize=3, label=f"{result.setup}: mean $\\pm$ std over {values.shape[1]} seeds")
     if reference:
-        ax.plot(TABLE1_TEMPERATURES, TABLE1_RECALL_AT_1, "s--", color="tab:orange", label="survey Table 1 (CUB-200-2011)")
+        ax.plot(TABLE1_TEMPERATURES, TABLE1_RECALL_AT_1, "s--", color=ROLE_COLORS["paper"], label="survey Table 1 (CUB-200-2011)")
     ax.set_xscale("log")
     ax.set_xlabel("temperature T (log scale)")
     ax.set_ylabel("Recall@1 on test classes (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title or "Recall@1 against the temperature of the normalised softmax", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return ax
 
 

@@ -117,6 +117,21 @@ def test_same_seed_same_result_on_the_cpu():
     assert first.runs[0].losses != first.runs[1].losses
 
 
+def test_keep_models_keeps_the_trained_network_and_loss():
+    data = (tiny_images(8, 4, seed=0), tiny_images(4, 3, seed=1))
+    kept = ts.run_sweep([0.1, 0.5], [0], TINY_GLYPHS, data=data, device="cpu", keep_models=True)
+    plain = ts.run_sweep([0.1, 0.5], [0], TINY_GLYPHS, data=data, device="cpu")
+    assert all(run.model is None and run.loss_fn is None for run in plain.runs)
+    for run, same in zip(kept.runs, plain.runs):
+        assert run.loss_fn.temperature == run.temperature and run.losses == same.losses
+        # Measuring the kept network again gives the training signal the sweep recorded.
+        batches = ts.diagnostic_batches(data[0], TINY_GLYPHS)
+        again = ts.training_signal(run.model, run.loss_fn, data[0], batches, device="cpu")
+        assert np.array_equal(again.p_true, run.signal.p_true)
+        assert np.array_equal(again.embedding_gradient_norm, run.signal.embedding_gradient_norm)
+    assert "model" not in kept.runs[0].summary()
+
+
 def test_training_signal_matches_autograd_and_a_loop():
     """Closed-form per-sample gradients (eq. (23), and through the normalisation) equal autograd's."""
     torch.manual_seed(0)
