@@ -33,7 +33,7 @@ import numpy as np
 from matplotlib import animation
 
 STATIC_ENV_VAR = "DMLNOTES_STATIC"
-PALETTE_COLORS = 48  # colours of an animation frame: ten classes, their blends, text
+PALETTE_COLORS = 256  # colours of an animation frame: fewer merge class colours (median cut keeps them at 256)
 
 # Okabe & Ito's colour-blind-safe palette, one role per colour, for every figure of the collection.
 ROLE_COLORS: dict[str, str] = {
@@ -232,6 +232,7 @@ def animate_runs(
         names = class_names if class_names is not None else [str(c) for c in range(num_classes)]
         handles = [plt.Line2D([], [], ls="", marker="o", color=colors[c], label=names[c]) for c in np.unique(labels)]
         fig.legend(handles=handles, title="class", fontsize=9, title_fontsize=9, loc="center right", frameon=False)
+    draw(0)  # lay out with the labels and titles in place, so neighbouring panels do not overlap
     fig.tight_layout(rect=(0, 0, 1 - legend_width / fig.get_figwidth(), 1))
     anim = animation.FuncAnimation(fig, draw, frames=len(frame_steps), interval=interval, blit=False)
     html = _jshtml_with_poster(anim, fig, draw, len(frame_steps) - 1)

@@ -148,3 +148,6 @@ def test_palette_frames_keep_the_picture_and_shrink_it():
     a = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=float)
     b = np.asarray(Image.open(io.BytesIO(compact)).convert("RGB"), dtype=float)
     assert a.shape == b.shape and np.abs(a - b).mean() < 2.0  # out of 255: the same picture
+    pixels = b.reshape(-1, 3)
+    for colour in plots.class_colors(10)[:, :3] * 255:  # every class keeps its own colour (legend markers)
+        assert np.abs(pixels - colour).sum(axis=1).min() < 12
