@@ -34,6 +34,7 @@ def test_frame_indices_cap_the_count_and_keep_both_ends():
 
 def test_animation_holds_at_most_max_frames_and_a_poster_of_the_last_frame():
     labels = np.arange(12) % 3
+    plt.close("all")  # figures another test left open
     anim = plots.animate_embeddings(history_with(100), labels, max_frames=10)
     assert anim.num_frames == 10
     html = anim._repr_html_()

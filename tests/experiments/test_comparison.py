@@ -1,5 +1,6 @@
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from loss_testing import tiny_images
@@ -118,6 +119,7 @@ def test_rankings_and_their_changes_are_reported():
     assert "55.0 ± 7.1" in table and "R@1 2 steps" in table
     ax = result.plot(highlight="a", title="Two schedules")
     assert ax.get_title().startswith("Two schedules; mean ± std over seeds [0, 1]")
+    plt.close(ax.figure)
 
 
 def test_compare_runs_every_recipe_and_seed(tiny_data, cache_in):
