@@ -106,6 +106,9 @@ def test_beats_needs_a_margin_larger_than_the_spread():
     assert result.mean("a") == pytest.approx(0.82) and result.std("a") == pytest.approx(0.02)
     assert result.beats("a", "b", 10) and not result.beats("a", "b", 20) and not result.beats("b", "a", 10)
     result.assert_beats("a", "b", 10)
+    assert result.verdict("a", "b", 10) == "ahead" and result.verdict("b", "a", 10) == "behind"
+    assert result.verdict("a", "b", 20) == "within the spread"
+    assert result.mean_std("a", 10) == "82.0 ± 2.0 %" and result.gap("a", "b", 10) == "10.0 points (spread 4.0)"
     with pytest.raises(AssertionError, match="does not beat b at 20 steps"):
         result.assert_beats("a", "b")  # every length
 
@@ -132,3 +135,9 @@ def test_compare_runs_every_recipe_and_seed(tiny_data, cache_in):
         compare(["NCA", "NCA"], train_set=train, test_set=test)
     with pytest.raises(ValueError, match="unknown recipe"):
         compare(["no such loss"], train_set=train, test_set=test)
+
+
+def test_mean_std_and_spread_of_plain_values():
+    assert comparison.mean_std([0.5, 0.6, 0.7]) == "60.0 ± 10.0 %"
+    assert comparison.mean_std([0.555]) == "55.5 %" and comparison.spread([0.555]) == 0.0
+    assert comparison.spread([1.0, 3.0]) == pytest.approx(2 ** 0.5)
