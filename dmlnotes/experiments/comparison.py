@@ -253,9 +253,9 @@ def _settings(obj, depth: int = 0):
     described = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
     if depth < 3:
         for key, value in sorted(vars(obj).items()):
-            if key.startswith("_") and key not in ("_parameters", "_buffers"):
+            if key.startswith("_") and key not in ("_parameters", "_buffers", "_modules"):
                 continue
-            if key in ("_parameters", "_buffers"):
+            if key in ("_parameters", "_buffers", "_modules"):  # _modules: a distance is a submodule
                 described[key] = {k: _settings(v, depth + 1) for k, v in value.items()}
             elif key not in ("training", "last_stats"):
                 described[key] = _settings(value, depth + 1)

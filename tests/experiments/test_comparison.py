@@ -7,6 +7,7 @@ from loss_testing import tiny_images
 
 from dmlnotes.experiments import comparison
 from dmlnotes.experiments.comparison import RECIPES, Comparison, ComparisonResult, compare, run_recipe, train_and_evaluate
+from dmlnotes.distances import EuclideanDistance
 from dmlnotes.losses import ContrastiveLoss
 
 
@@ -62,6 +63,9 @@ def test_cache_is_keyed_by_recipe_settings_and_seed(tiny_data, cache_in):
     changed = comparison.Recipe("contrastive", "02", lambda c, d: ContrastiveLoss(margin=0.5))
     run(tiny_data, recipe=changed)  # same name, other margin: a new file, not the stale one
     assert len(list(cache_in.glob("contrastive-seed*.json"))) == 3
+    plain = comparison.Recipe("contrastive", "02", lambda c, d: ContrastiveLoss(margin=1.0, distance=EuclideanDistance(normalize_embeddings=True)))
+    run(tiny_data, recipe=plain)  # same name and margin, another distance (a submodule): a new file
+    assert len(list(cache_in.glob("contrastive-seed*.json"))) == 4
 
 
 @pytest.mark.parametrize("damage", ["garbage", "other key", "missing length"])
