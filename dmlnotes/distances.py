@@ -35,8 +35,18 @@ def _describe(value) -> str:
 
 
 def pairwise_squared_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
-    """Squared Euclidean distances ``||x_i - y_j||^2``, clamped at zero against rounding."""
+    """Squared Euclidean distances ``||x_i - y_j||^2``, clamped at zero against rounding.
+
+    Computed as ``|x|^2 + |y|^2 - 2 x.y`` (one matrix product) after subtracting the mean
+    of ``x`` from both sets. Distances do not change under a common shift, but the
+    expansion does: embeddings far from the origin (norm 1e3, small spread) lose most of
+    their float32 digits to cancellation without it.
+    """
     other = _check_pair(x, y)
+    if x.shape[0] > 0:
+        center = x.detach().mean(dim=0, keepdim=True)  # a constant: distances do not depend on it
+        x = x - center
+        other = x if y is None else other - center
     x_sq = (x * x).sum(dim=1, keepdim=True)
     y_sq = x_sq.T if y is None else (other * other).sum(dim=1).unsqueeze(0)
     squared = (x_sq + y_sq - 2.0 * x @ other.T).clamp_min(0.0)

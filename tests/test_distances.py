@@ -70,3 +70,25 @@ def test_bad_shapes_are_rejected(bad):
 def test_dimension_mismatch_is_rejected():
     with pytest.raises(ValueError, match="dimensions differ"):
         pairwise_euclidean(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("function", [pairwise_squared_euclidean, pairwise_euclidean])
+def test_float32_distances_stay_accurate_far_from_the_origin(function):
+    # Norm about 1e3 and a spread about 1: |x|^2 + |y|^2 - 2 x.y alone keeps almost no float32 digits.
+    generator = torch.Generator().manual_seed(0)
+    x = 1000.0 + torch.randn(40, 16, generator=generator, dtype=torch.float64)
+    y = 1000.0 + torch.randn(30, 16, generator=generator, dtype=torch.float64)
+    for args in [(x,), (x, y)]:
+        exact = function(*args)
+        approx = function(*(a.float() for a in args)).double()
+        assert torch.allclose(approx, exact, rtol=1e-4, atol=1e-4), (approx - exact).abs().max()
+    # and without the shift, the textbook expansion in float32 is far off: the test can fail
+    naive = (x.float() ** 2).sum(1, keepdim=True) + (y.float() ** 2).sum(1) - 2 * x.float() @ y.float().T
+    assert (naive.double() - pairwise_squared_euclidean(x, y)).abs().max() > 1.0
+
+
+def test_the_shift_passes_no_gradient_of_its_own():
+    x = (5.0 + torch.randn(6, 3, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: pairwise_squared_euclidean(t), (x,))
+    y = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: pairwise_squared_euclidean(a, b), (x, y))

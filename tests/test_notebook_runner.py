@@ -24,7 +24,8 @@ def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
     assert "DMLNOTES_STATIC" not in os.environ  # ... in the kernel only
 
 
-def test_cold_bench_gives_the_kernel_an_empty_comparison_cache(tmp_path, capsys):
+def test_cold_bench_gives_the_kernel_an_empty_comparison_cache(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DMLNOTES_COMPARISON_CACHE", raising=False)  # as in `make test`, whatever the caller set
     path = tmp_path / "98_cache.ipynb"
     code = "import os\nfrom dmlnotes.experiments.comparison import cache_dir\nd = cache_dir()\nassert 'dmlnotes-comparison-' in str(d) and not any(d.iterdir())"
     notebook = new_notebook(cells=[new_code_cell(code)])

@@ -60,6 +60,7 @@ from ..losses import (
 from ..metrics import map_at_r, recall_at_k
 from ..miners import BatchHardMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
+from ..parallel import default_workers, run_jobs
 from ..training import embed, fit
 
 STEPS = 150  # the length a lesson reports; every run is also measured at twice it
@@ -313,6 +314,45 @@ def _write_cached(path: Path, key: dict, results: list[ComparisonResult]) -> Non
     os.replace(tmp.name, path)  # atomic: a reader never sees half a file
 
 
+def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim):
+    """``(path, key, cached runs or None)`` for one run, with the cache on."""
+    key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim)
+    path = _cache_path(cache_dir(), key)
+    return path, key, _read_cached(path, key)
+
+
+def _runs(
+    recipes: Sequence[Recipe], seeds: Sequence[int], lengths, device, train_set, test_set, embedding_dim,
+    cache: bool | None, workers: int | None,
+) -> list[list[ComparisonResult]]:
+    """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, the
+    rest trained side by side (:func:`~dmlnotes.parallel.run_jobs`) and stored."""
+    lengths = _check_lengths(lengths)
+    if train_set is None or test_set is None:
+        train_set, test_set = glyphs_split()
+    device = get_device(device)
+    use_cache = os.environ.get(CACHE_ENV_VAR, "1") != "0" if cache is None else cache
+    pairs = [(recipe, seed) for recipe in recipes for seed in seeds]
+    entries = [_cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim) if use_cache else None
+               for recipe, seed in pairs]
+    missing = [i for i, entry in enumerate(entries) if entry is None or entry[2] is None]
+    if workers is None:
+        workers = default_workers(device)
+        # A run in a single-threaded worker is slower than one using every core here, so
+        # workers pay off only when each gets two runs or more.
+        if len(missing) < 2 * workers:
+            workers = 1
+    trained = run_jobs(
+        _train, [(*pairs[i], lengths, device, train_set, test_set, embedding_dim) for i in missing], workers, device
+    )
+    runs = [entry[2] if entry is not None else None for entry in entries]
+    for i, results in zip(missing, trained):
+        runs[i] = results
+        if use_cache:
+            _write_cached(entries[i][0], entries[i][1], results)
+    return runs
+
+
 def run_recipe(
     recipe: Recipe | str,
     seed: int = 0,
@@ -326,21 +366,7 @@ def run_recipe(
     """One seed of one recipe, measured after each of ``lengths`` steps; read from the cache
     when an identical run is there, else trained and stored (``cache=False``, or
     ``DMLNOTES_COMPARISON_CACHE=0``, always trains and stores nothing)."""
-    recipe = _resolve(recipe)
-    lengths = _check_lengths(lengths)
-    if train_set is None or test_set is None:
-        train_set, test_set = glyphs_split()
-    use_cache = os.environ.get(CACHE_ENV_VAR, "1") != "0" if cache is None else cache
-    if use_cache:
-        key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim)
-        path = _cache_path(cache_dir(), key)
-        cached = _read_cached(path, key)
-        if cached is not None:
-            return cached
-    results = _train(recipe, seed, lengths, get_device(device), train_set, test_set, embedding_dim)
-    if use_cache:
-        _write_cached(path, key, results)
-    return results
+    return _runs([_resolve(recipe)], [seed], lengths, device, train_set, test_set, embedding_dim, cache, workers=1)[0]
 
 
 # --- comparisons over seeds --------------------------------------------------------------
@@ -509,21 +535,21 @@ def compare(
     train_set=None,
     test_set=None,
     embedding_dim: int = EMBEDDING_DIM,
+    workers: int | None = None,
 ) -> Comparison:
-    """Train (or read from the cache) each recipe with each seed, measured at each length."""
+    """Train (or read from the cache) each recipe with each seed, measured at each length.
+
+    Runs missing from the cache train side by side, one process per CPU core (``workers``;
+    default :func:`~dmlnotes.parallel.default_workers` when every worker gets two runs or
+    more, else here); a run's result does not depend on where it ran."""
     recipes = [_resolve(recipe) for recipe in recipes]
     names = [recipe.name for recipe in recipes]
     if len(set(names)) != len(names):
         raise ValueError(f"recipe names must be distinct, got {names}")
     if not seeds:
         raise ValueError("give at least one seed")
-    results = [
-        result
-        for recipe in recipes
-        for seed in seeds
-        for result in run_recipe(recipe, seed, lengths, device, train_set, test_set, embedding_dim, cache)
-    ]
-    return Comparison(results, names, _check_lengths(lengths))
+    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache, workers)
+    return Comparison([result for results in runs for result in results], names, _check_lengths(lengths))
 
 
 __all__ = [

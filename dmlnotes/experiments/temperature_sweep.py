@@ -69,6 +69,7 @@ from ..data.paths import data_root
 from ..device import get_device, seed_everything
 from ..losses import NormSoftmaxLoss, embedding_gradient, feature_gradient
 from ..metrics import recall_at_k
+from ..parallel import run_jobs
 from ..training import embed, fit
 
 TABLE1_TEMPERATURES: tuple[float, ...] = (0.005, 0.01, 0.03, 0.05, 0.1, 0.5, 1.0)
@@ -570,6 +571,7 @@ def run_sweep(
     allow_cpu: bool = False,
     verbose: bool = False,
     keep_models: bool = False,
+    workers: int | None = None,
 ) -> SweepResult:
     """Train one network per (temperature, seed) and measure each: the survey's Table 1.
 
@@ -587,6 +589,8 @@ def run_sweep(
         verbose: print one line per run.
         keep_models: keep each trained network and loss in its run (``run.model``,
             ``run.loss_fn``), e.g. to measure them again; off by default (memory).
+        workers: processes that train side by side (default: one per CPU core, one on a GPU;
+            see :mod:`dmlnotes.parallel`); each run's result is the same either way.
 
     Returns:
         A :class:`SweepResult`, runs in the order given: by temperature, then seed.
@@ -606,17 +610,18 @@ def run_sweep(
         check_cub_device(device, allow_cpu)
     model_factory = model_factory or default_model_factory(config)
     start = time.perf_counter()
+    jobs = [(config, temperature, seed, train_set, test_set, model_factory, device)
+            for temperature in temperatures for seed in seeds]
+    with _cpu_threads(config.cpu_threads):  # each worker process runs single-threaded anyway
+        trained = run_jobs(train_one, jobs, workers, device)
     runs = []
-    with _cpu_threads(config.cpu_threads):
-        for temperature in temperatures:
-            for seed in seeds:
-                run, model, loss_fn = train_one(config, temperature, seed, train_set, test_set, model_factory, device)
-                if keep_models:
-                    run.model, run.loss_fn = model, loss_fn
-                runs.append(run)
-                if verbose:
-                    print(f"T={temperature:<6g} seed={seed:<3d} R@1={100 * run.recall_at_1:5.1f}%  "
-                          f"loss={run.final_loss:8.3f}  {run.seconds:6.1f} s", flush=True)
+    for run, model, loss_fn in trained:
+        if keep_models:
+            run.model, run.loss_fn = model, loss_fn
+        runs.append(run)
+        if verbose:
+            print(f"T={run.temperature:<6g} seed={run.seed:<3d} R@1={100 * run.recall_at_1:5.1f}%  "
+                  f"loss={run.final_loss:8.3f}  {run.seconds:6.1f} s", flush=True)
     return SweepResult(config.name, config, runs, str(device), time.perf_counter() - start)
 
 

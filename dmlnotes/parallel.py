@@ -1,0 +1,72 @@
+"""Independent training runs side by side, one per CPU core.
+
+A comparison over seeds or a temperature sweep trains many small networks that do not
+depend on each other. One such network keeps a core busy poorly (its tensors are small),
+so on a CPU the runs go faster as separate single-threaded processes, one per core, than
+one after another with every core on each. joblib's ``loky`` workers do the work: they
+start once per session and are reused, and they accept functions and recipes defined in
+a notebook. Every run seeds itself, so the results are the same whichever process runs it
+(``tests/test_parallel.py`` checks this).
+
+On a GPU the runs stay in this process, one after another. ``DMLNOTES_WORKERS=1`` does the
+same anywhere (e.g. to profile), and ``DMLNOTES_WORKERS=n`` sets the number of processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import torch
+
+WORKERS_ENV_VAR = "DMLNOTES_WORKERS"
+
+
+def available_cores() -> int:
+    """The CPU cores this process may use (its affinity, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def default_workers(device: torch.device | str | None = None) -> int:
+    """``$DMLNOTES_WORKERS`` when set, 1 on a GPU (one process owns it), else one per core."""
+    configured = os.environ.get(WORKERS_ENV_VAR, "").strip()
+    if configured:
+        try:
+            workers = int(configured)
+        except ValueError:
+            workers = 0
+        if workers < 1:
+            raise ValueError(f"{WORKERS_ENV_VAR} must be a positive integer, got {configured!r}")
+        return workers
+    if device is not None and torch.device(device).type != "cpu":
+        return 1
+    return available_cores()
+
+
+def _single_threaded(function: Callable, args: tuple):
+    torch.set_num_threads(1)  # one process per core: more threads would only compete
+    return function(*args)
+
+
+def run_jobs(function: Callable, jobs: Sequence[tuple], workers: int | None = None, device=None) -> list:
+    """``[function(*job) for job in jobs]``, in that order, spread over ``workers`` processes.
+
+    ``workers=None`` takes :func:`default_workers` for ``device``. With one worker, or one
+    job, everything runs here, with torch's own thread setting.
+    """
+    jobs = [tuple(job) for job in jobs]
+    workers = default_workers(device) if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        return [function(*job) for job in jobs]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=workers, backend="loky")(delayed(_single_threaded)(function, job) for job in jobs)
+
+
+__all__ = ["WORKERS_ENV_VAR", "available_cores", "default_workers", "run_jobs"]
