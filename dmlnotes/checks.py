@@ -4,7 +4,7 @@ that names the parameter and what was expected."""
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -36,6 +36,43 @@ def check_positive(name: str, value) -> float:
     if number <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return number
+
+
+def check_integer(name: str, value, minimum: int | None = None) -> int:
+    """``value`` as an int; raises unless it is an integer (Python or NumPy, not bool) >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be an integer{bound}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_positive_int(name: str, value) -> int:
+    """``value`` as an int; raises unless it is an integer >= 1 (sizes, counts, steps)."""
+    return check_integer(name, value, minimum=1)
+
+
+def check_non_negative_int(name: str, value) -> int:
+    """``value`` as an int; raises unless it is an integer >= 0 (warm-up steps, offsets)."""
+    return check_integer(name, value, minimum=0)
+
+
+def check_finite_rows(tensor: Tensor, name: str = "embeddings") -> Tensor:
+    """``tensor`` unchanged; raises a ValueError naming the rows that hold NaN or inf.
+
+    A NaN in a batch turns every loss and every mined distance into NaN; this says where
+    it came from instead.
+    """
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        rows = (~finite.reshape(finite.shape[0], -1).all(dim=1)).nonzero().flatten().tolist() if tensor.dim() else []
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        raise ValueError(
+            f"{name} contain NaN or inf in {len(rows)} of {tensor.shape[0] if tensor.dim() else 1} rows ({shown}); "
+            "usual causes: a learning rate too large, a temperature too small, or float16 overflow"
+        )
+    return tensor
 
 
 def check_choice(name: str, value, choices: tuple) -> None:
@@ -78,7 +115,7 @@ def check_embeddings(embeddings, name: str = "embeddings") -> Tensor:
         raise ValueError(f"{name} must have shape (n, dim), got shape {tuple(embeddings.shape)}")
     if not embeddings.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {embeddings.dtype}")
-    return embeddings
+    return check_finite_rows(embeddings, name)
 
 
 def check_embeddings_and_labels(embeddings: Tensor, labels) -> Tensor:

@@ -15,17 +15,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import check_finite_rows
+
 
 def _check_pair(x: Tensor, y: Tensor | None) -> Tensor:
     if not isinstance(x, Tensor) or x.dim() != 2:
         raise ValueError(f"embeddings must be a 2-D tensor (n, dim), got {_describe(x)}")
+    check_finite_rows(x)
     if y is None:
         return x
     if not isinstance(y, Tensor) or y.dim() != 2:
         raise ValueError(f"the second set of embeddings must be a 2-D tensor (m, dim), got {_describe(y)}")
     if y.shape[1] != x.shape[1]:
         raise ValueError(f"embedding dimensions differ: {x.shape[1]} and {y.shape[1]}")
-    return y
+    return check_finite_rows(y, "the second set of embeddings")
 
 
 def _describe(value) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .checks import check_labels
+
 IndexTuple = tuple[Tensor, ...]
 
 
@@ -28,16 +30,10 @@ def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
     return same & ~eye, ~same
 
 
-def triplet_mask(labels: Tensor) -> Tensor:
-    """Boolean ``(n, n, n)`` mask, True at ``[a, p, n]`` for every valid triplet."""
-    positive_pairs, negative_pairs = label_masks(labels)
-    return positive_pairs.unsqueeze(2) & negative_pairs.unsqueeze(1)
-
-
 def all_triplet_indices(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(anchors, positives, negatives)`` of every valid triplet, ordered by anchor, positive, negative.
 
-    Equal to ``torch.where(triplet_mask(labels))`` without building the n^3 mask: each
+    Equal to ``torch.where(positive[a, p] & negative[a, n])`` without building the n^3 mask: each
     positive pair ``(a, p)`` is repeated once per negative of ``a``, and the negatives are
     read from the anchor's row of the negative-pair list.
     """
@@ -55,9 +51,7 @@ def all_triplet_indices(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def count_triplets(labels) -> int:
     """Number of valid triplets, ``sum_c n_c (n_c - 1) (n - n_c)``, computed from class sizes only."""
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1:
-        raise ValueError(f"labels must have shape (batch,), got shape {tuple(labels.shape)}")
+    labels = check_labels(labels)
     if labels.numel() == 0:
         return 0
     class_sizes = torch.unique(labels, return_counts=True)[1].long()

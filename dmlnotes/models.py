@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import check_positive_int
+
 
 def _check_dim(embedding_dim: int) -> int:
-    if not isinstance(embedding_dim, int) or embedding_dim < 1:
-        raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim!r}")
-    return embedding_dim
+    return check_positive_int("embedding_dim", embedding_dim)
 
 
 class MLPEmbedding(nn.Module):

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .checks import check_positive_int
+
 WORKERS_ENV_VAR = "DMLNOTES_WORKERS"
 
 
@@ -59,9 +61,7 @@ def run_jobs(function: Callable, jobs: Sequence[tuple], workers: int | None = No
     """
     jobs = [tuple(job) for job in jobs]
     workers = default_workers(device) if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
-    workers = min(workers, len(jobs))
+    workers = min(check_positive_int("workers", workers), len(jobs))
     if workers <= 1:
         return [function(*job) for job in jobs]
     from joblib import Parallel, delayed

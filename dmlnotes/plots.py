@@ -125,8 +125,13 @@ def plot_embeddings(
         legend: show a legend (default when there are at most 10 classes).
         limits: half-width of the square axes (default: fit the points).
     """
-    embeddings, labels = _as_numpy(embeddings), _as_numpy(labels).astype(int)
+    embeddings, labels = _as_numpy(embeddings), _as_numpy(labels)
     _check_2d(embeddings, labels)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):  # astype(int) would truncate 2.7 to class 2
+        raise ValueError(f"labels must be integer class ids (they pick the colours), got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be class ids >= 0 (they pick the colours), got {labels.min()}")
+    labels = labels.astype(int)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     num_classes = int(labels.max()) + 1 if labels.size else 0
@@ -144,6 +149,8 @@ def plot_embeddings(
         ax.set_title(title, fontsize=10)
     if legend if legend is not None else num_classes <= 10:
         names = class_names if class_names is not None else [str(c) for c in range(num_classes)]
+        if len(names) < num_classes:
+            raise ValueError(f"class_names must name every class id 0 .. {num_classes - 1}, got {len(names)} names")
         handles = [plt.Line2D([], [], ls="", marker="o", color=colors[c], label=names[c]) for c in np.unique(labels)]
         ax.legend(handles=handles, fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return ax

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .data.samplers import ClassBalancedBatchSampler
+from .checks import check_positive_int
 from .device import get_device
 from .losses.base import LossStats
 
@@ -71,6 +72,9 @@ def embed(model: nn.Module, inputs, batch_size: int = 1024, device: torch.device
     Runs the model in eval mode (batch norm uses its running statistics) and restores
     its previous mode afterwards.
     """
+    batch_size = check_positive_int("batch_size", batch_size)
+    if not isinstance(inputs, Tensor) and not hasattr(inputs, "get_batch"):
+        raise ValueError(f"inputs must be a tensor or a data set with get_batch(), got {type(inputs).__name__}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -129,6 +133,10 @@ def fit(
         callbacks: called as ``callback(step, history)`` after every optimiser step
             (``step`` counts from 1); use them for schedules such as heating up.
         progress: show a progress bar (default on unless ``DMLNOTES_PROGRESS=0``).
+
+    Raises:
+        FloatingPointError: the embeddings or the loss are NaN or infinite at some step
+            (nothing is updated with them); the message names the step.
     """
     from tqdm.auto import tqdm
 
@@ -137,12 +145,11 @@ def fit(
     if epochs is not None and steps is not None:
         raise ValueError("give epochs or steps, not both")
     if steps is None:
-        epochs = 1 if epochs is None else epochs
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        steps = epochs * len(sampler)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        steps = check_positive_int("epochs", 1 if epochs is None else epochs) * len(sampler)
+        if steps == 0:
+            raise ValueError("the batch sampler has no batch in an epoch; give steps, or a sampler with batches")
+    else:
+        steps = check_positive_int("steps", steps)
     if snapshot_every is not None and snapshot_inputs is None:
         raise ValueError("snapshot_every needs snapshot_inputs (the inputs to embed for the animation)")
 
@@ -170,10 +177,12 @@ def fit(
             inputs, labels = train_set.get_batch(next(batches))
             inputs, labels = inputs.to(device), labels.to(device)
             embeddings = model(inputs)
+            _stop_unless_finite("the model's embeddings", embeddings, step, steps)
             if miner is not None:
                 loss = loss_fn(embeddings, labels, miner(embeddings, labels))
             else:
                 loss = loss_fn(embeddings, labels)
+            _stop_unless_finite("the loss", loss, step, steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -188,6 +197,15 @@ def fit(
                 bar.set_postfix(loss=f"{history.losses[-1]:.4f}")
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _stop_unless_finite(what: str, values: Tensor, step: int, steps: int) -> None:
+    if not bool(torch.isfinite(values.detach()).all()):
+        raise FloatingPointError(
+            f"{what} became NaN or infinite at step {step} of {steps}; training stopped before the optimiser "
+            "step. Usual causes: a learning rate too large, a temperature too small (a scale too large), "
+            "or float16 overflow (train in float32)"
+        )
 
 
 def _cycle(sampler: Iterable[Sequence[int]]):

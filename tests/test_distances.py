@@ -92,3 +92,14 @@ def test_the_shift_passes_no_gradient_of_its_own():
     assert torch.autograd.gradcheck(lambda t: pairwise_squared_euclidean(t), (x,))
     y = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: pairwise_squared_euclidean(a, b), (x, y))
+
+
+@pytest.mark.parametrize("function", [pairwise_squared_euclidean, pairwise_euclidean, pairwise_cosine_similarity])
+def test_non_finite_rows_are_named(function):
+    x, y = torch.randn(5, 3), torch.randn(4, 3)
+    x[1, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"embeddings contain NaN or inf in 1 of 5 rows \(1\)"):
+        function(x)
+    y[3, 2] = float("-inf")
+    with pytest.raises(ValueError, match=r"second set of embeddings contain NaN or inf in 1 of 4 rows \(3\)"):
+        function(torch.randn(5, 3), y)

@@ -66,5 +66,5 @@ def test_a_bad_worker_setting_is_named(monkeypatch, value):
 
 @pytest.mark.parametrize("workers", [0, 1.5, True])
 def test_bad_workers_are_refused(workers):
-    with pytest.raises(ValueError, match="workers must be a positive integer"):
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         run_jobs(seeded_training, [(0, 1)], workers=workers)

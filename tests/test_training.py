@@ -4,7 +4,7 @@ from torch import nn
 
 from dmlnotes.data import InMemoryDataset, RandomBatchSampler
 from dmlnotes.device import seed_everything
-from dmlnotes.losses.base import MetricLoss
+from dmlnotes.losses.base import LossTerms, MetricLoss
 from dmlnotes.models import MLPEmbedding
 from dmlnotes.training import embed, fit
 
@@ -18,7 +18,7 @@ class CentreLoss(MetricLoss):
 
     def compute_loss(self, embeddings, labels, indices_tuple):
         terms = ((embeddings - self.centres[labels]) ** 2).sum(dim=1)
-        return self.mean_of_terms(terms, embeddings)
+        return LossTerms(terms)
 
 
 def blobs(num_classes=4, per_class=20):
@@ -92,7 +92,7 @@ def test_fit_rejects_bad_arguments():
         fit(MLPEmbedding(8, 2), CentreLoss(4, 2), data, epochs=1, steps=3, progress=False)
     with pytest.raises(ValueError, match="snapshot_inputs"):
         fit(MLPEmbedding(8, 2), CentreLoss(4, 2), data, steps=3, snapshot_every=1, progress=False)
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         fit(MLPEmbedding(8, 2), CentreLoss(4, 2), data, steps=0, progress=False)
 
 
@@ -105,3 +105,33 @@ def test_embed_uses_eval_mode_and_restores_training_mode():
     assert model.training
     data = blobs()
     assert embed(model, data).shape == (len(data), 4)
+
+
+def test_fit_stops_at_the_first_non_finite_step_and_names_it():
+    data = blobs()
+
+    class BlowsUpAt3(MetricLoss):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def compute_loss(self, embeddings, labels, indices_tuple):
+            self.calls += 1
+            terms = (embeddings ** 2).sum(dim=1) * (float("inf") if self.calls == 3 else 1.0)
+            return LossTerms(terms)
+
+    seed_everything(0)
+    model = MLPEmbedding(8, 2)
+    with pytest.raises(FloatingPointError, match="the loss became NaN or infinite at step 3 of 10.*learning rate"):
+        fit(model, BlowsUpAt3(), data, steps=10, device="cpu", progress=False)
+
+    class NaNModel(nn.Module):
+        def forward(self, inputs):
+            out = inputs[:, :2].clone()
+            out[0, 0] = float("nan")
+            return out
+
+    nan_model = NaNModel()
+    nan_model.p = nn.Parameter(torch.zeros(1))  # fit needs a parameter to optimise
+    with pytest.raises(FloatingPointError, match="the model's embeddings became NaN or infinite at step 1"):
+        fit(nan_model, CentreLoss(4, 2), data, steps=5, device="cpu", progress=False)

@@ -3,7 +3,7 @@
 from .cub import load_cub
 from .dataset import InMemoryDataset, as_label_tensor
 from .digits import load_digits
-from .glyphs import glyph_classes, load_glyphs
+from .glyphs import glyph_classes, glyphs_split, load_glyphs
 from .images import ImageFileDataset
 from .omniglot import load_omniglot
 from .paths import DatasetNotFoundError, data_root
@@ -19,6 +19,7 @@ __all__ = [
     "load_digits",
     "load_glyphs",
     "glyph_classes",
+    "glyphs_split",
     "load_cub",
     "load_omniglot",
     "ClassBalancedBatchSampler",

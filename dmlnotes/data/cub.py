@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checks import check_positive_int
 from .images import ImageFileDataset
 from .paths import DatasetNotFoundError, data_root
 
 CUB_URL = "https://www.vision.caltech.edu/datasets/cub_200_2011/"
+NUM_CLASSES = 200
 NUM_TRAIN_CLASSES = 100
 
 
@@ -29,16 +31,45 @@ def cub_root(root: str | Path | None = None) -> Path:
     )
 
 
-def _read_table(path: Path) -> dict[int, str]:
+def _lines(path: Path) -> list[str]:
+    """The file's lines, decoded as UTF-8; a ValueError names the file and line that is not."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        line_number = data[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line_number}: expected UTF-8 text, got the byte {data[error.start:error.start + 1]!r}"
+        ) from None
+
+
+def _read_table(path: Path) -> dict[int, tuple[int, str]]:
+    """``<id> <value>`` lines as ``{id: (line number, value)}``."""
     table = {}
-    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_number, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not parts[0].isdecimal() or not parts[0].isascii():
             raise ValueError(f"{path}:{line_number}: expected '<id> <value>', got {line!r}")
-        table[int(parts[0])] = parts[1].strip()
+        row_id = int(parts[0])
+        if row_id in table:
+            raise ValueError(f"{path}:{line_number}: id {row_id} is already on line {table[row_id][0]}")
+        table[row_id] = (line_number, parts[1].strip())
     return table
+
+
+def _read_class_ids(path: Path) -> dict[int, int]:
+    """``image_class_labels.txt``: ``{image id: class id}``, class ids 1 .. 200."""
+    classes = {}
+    for image_id, (line_number, value) in _read_table(path).items():
+        if not (value.isdecimal() and value.isascii() and 1 <= int(value) <= NUM_CLASSES):
+            raise ValueError(
+                f"{path}:{line_number}: expected a class id from 1 to {NUM_CLASSES} after image id {image_id}, "
+                f"got {value!r}"
+            )
+        classes[image_id] = int(value)
+    return classes
 
 
 def load_cub(
@@ -55,18 +86,27 @@ def load_cub(
         workers: threads that decode a batch (default: the CPU count, at most 8).
 
     Labels are renumbered ``0 .. 99`` on each side; ``class_names`` keeps the species.
+    An index file that is not UTF-8, a malformed or repeated line, a class id outside
+    1-200, or no image of the split's classes raises a ValueError naming the file (and line).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    image_size = check_positive_int("image_size", image_size)
     folder = cub_root(root)
-    images = _read_table(folder / "images.txt")
-    classes = {image_id: int(label) for image_id, label in _read_table(folder / "image_class_labels.txt").items()}
+    images = {image_id: path for image_id, (_, path) in _read_table(folder / "images.txt").items()}
+    classes = _read_class_ids(folder / "image_class_labels.txt")
     missing = sorted(set(images) - set(classes))
     if missing:
         raise ValueError(f"{folder / 'image_class_labels.txt'} has no class for image ids {missing[:5]}")
     names_file = folder / "classes.txt"
-    class_names = _read_table(names_file) if names_file.is_file() else {}
+    class_names = {c: name for c, (_, name) in _read_table(names_file).items()} if names_file.is_file() else {}
     keep = [i for i in sorted(images) if (classes[i] <= NUM_TRAIN_CLASSES) == (split == "train")]
+    if not keep:
+        wanted = f"1-{NUM_TRAIN_CLASSES}" if split == "train" else f"{NUM_TRAIN_CLASSES + 1}-{NUM_CLASSES}"
+        raise ValueError(
+            f"{folder / 'image_class_labels.txt'} gives no image of classes {wanted} (the {split} split) among the "
+            f"{len(images)} images of {folder / 'images.txt'}: expected the full CUB-200-2011 (200 classes)"
+        )
     kept_classes = sorted({classes[i] for i in keep})
     renumber = {c: index for index, c in enumerate(kept_classes)}
     return ImageFileDataset(

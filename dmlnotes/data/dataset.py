@@ -19,7 +19,44 @@ from ..checks import check_labels
 
 def as_label_tensor(labels, name: str = "labels") -> Tensor:
     """Labels as a 1-D long CPU tensor; a ValueError names what was expected otherwise."""
+    if hasattr(labels, "get_batch"):  # np.asarray would turn a data set into one object
+        raise ValueError(f"{name} must hold one class id per sample, got a data set ({labels!r}); pass its .labels")
     return check_labels(labels.detach().cpu() if isinstance(labels, Tensor) else labels, name)
+
+
+def check_class_ids(labels: Tensor, class_names: Sequence[str], name: str = "labels") -> None:
+    """Raise unless every label is a class id ``0 ..`` with a name (when names are given).
+
+    A negative id would pick the last class's name (Python indexing) after a split.
+    """
+    if not len(labels):
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        raise ValueError(f"{name} must be class ids >= 0, got {low} (at sample {int(torch.argmin(labels))})")
+    if len(class_names) and high >= len(class_names):
+        raise ValueError(
+            f"{name} must be class ids 0 .. {len(class_names) - 1}, one per class name ({len(class_names)} given), "
+            f"got {high}"
+        )
+
+
+def subset_labels(labels: Tensor, class_names: list[str], relabel: bool) -> tuple[Tensor, list[str]]:
+    """A subset's labels and class names; with ``relabel`` its classes become ``0 .. C-1`` in sorted order."""
+    if not relabel:
+        return labels, list(class_names)
+    kept, labels = torch.unique(labels, return_inverse=True)
+    return labels, [class_names[int(c)] for c in kept] if class_names else []
+
+
+def check_dataset(dataset, name: str = "dataset"):
+    """``dataset`` unchanged; raises unless it has ``labels``, ``get_batch`` and ``subset`` (what splits use)."""
+    if not all(hasattr(dataset, attribute) for attribute in ("labels", "get_batch", "subset")):
+        raise ValueError(
+            f"{name} must be a data set with labels, get_batch() and subset() (InMemoryDataset, ImageFileDataset or "
+            f"what the dmlnotes.data loaders return), got {type(dataset).__name__}"
+        )
+    return dataset
 
 
 @dataclass
@@ -42,6 +79,7 @@ class InMemoryDataset:
         if not isinstance(self.inputs, Tensor):
             self.inputs = torch.as_tensor(np.asarray(self.inputs), dtype=torch.float32)
         self.labels = as_label_tensor(self.labels)
+        check_class_ids(self.labels, self.class_names)
         if self.inputs.shape[0] != self.labels.shape[0]:
             raise ValueError(
                 f"inputs and labels disagree on the number of samples: {self.inputs.shape[0]} and {self.labels.shape[0]}"
@@ -69,9 +107,5 @@ class InMemoryDataset:
     def subset(self, indices: Sequence[int] | Tensor, relabel: bool = False, name: str | None = None) -> "InMemoryDataset":
         """The samples at ``indices``; with ``relabel`` the classes become ``0 .. C-1`` in sorted order."""
         index = torch.as_tensor(indices, dtype=torch.long)
-        labels = self.labels[index]
-        names = self.class_names
-        if relabel:
-            kept, labels = torch.unique(labels, return_inverse=True)
-            names = [self.class_names[int(c)] for c in kept] if self.class_names else []
-        return InMemoryDataset(self.inputs[index], labels, list(names), name or self.name)
+        labels, names = subset_labels(self.labels[index], self.class_names, relabel)
+        return InMemoryDataset(self.inputs[index], labels, names, name or self.name)

@@ -45,8 +45,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..checks import check_integer, check_non_negative_int, check_positive_int
 from .dataset import InMemoryDataset
 from .paths import data_root
+from .splits import class_disjoint_split
 
 __all__ = [
     "CANDIDATES",
@@ -65,6 +67,7 @@ __all__ = [
     "glyph_classes",
     "glyph_script",
     "glyph_similarity",
+    "glyphs_split",
     "load_glyphs",
     "render_glyphs",
     "sample_augmentations",
@@ -524,12 +527,6 @@ def _write_cache(path: Path, images: np.ndarray, class_names: list[str]) -> None
         raise
 
 
-def _check_int_at_least(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def load_glyphs(
     root: str | os.PathLike | None = None,
     images_per_class: int = 24,
@@ -557,9 +554,9 @@ def load_glyphs(
     The first call renders the images (a few seconds for the defaults) and writes
     ``glyphs-v<VERSION>-<hash>.npz`` in ``root``; later calls read that file.
     """
-    images_per_class = _check_int_at_least(images_per_class, "images_per_class", 1)
-    image_size = _check_int_at_least(image_size, "image_size", 8)
-    seed = _check_int_at_least(seed, "seed", 0)
+    images_per_class = check_positive_int("images_per_class", images_per_class)
+    image_size = check_integer("image_size", image_size, minimum=8)
+    seed = check_non_negative_int("seed", seed)
     path = cache_path(root, images_per_class, image_size, seed)
     cached = None if regenerate or not path.is_file() else _read_cache(path, images_per_class, image_size)
     if cached is None:
@@ -572,3 +569,14 @@ def load_glyphs(
     inputs = torch.from_numpy(images.reshape(-1, 1, image_size, image_size).astype(np.float32) / np.float32(255.0))
     labels = torch.arange(num_classes).repeat_interleave(images_per_class)
     return InMemoryDataset(inputs, labels, class_names, name="glyphs")
+
+
+@functools.lru_cache(maxsize=2)
+def glyphs_split(images_per_class: int = 24) -> tuple[InMemoryDataset, InMemoryDataset]:
+    """Glyphs split class-disjointly: the first half of the classes train, the rest test.
+
+    The data of the shared comparison (:mod:`dmlnotes.experiments.comparison`) and the
+    glyphs temperature sweep. Cached in memory: every caller gets the same two data sets
+    (so do not modify them).
+    """
+    return class_disjoint_split(load_glyphs(images_per_class=images_per_class))

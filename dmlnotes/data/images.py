@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .dataset import as_label_tensor
+from ..checks import check_non_negative_int, check_positive_int
+from .dataset import as_label_tensor, check_class_ids, subset_labels
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -77,17 +78,17 @@ class ImageFileDataset:
         if len(self.paths) != len(self.labels):
             raise ValueError(f"paths and labels disagree on the number of samples: {len(self.paths)} and {len(self.labels)}")
         self.class_names = list(class_names)
-        self.image_size = int(image_size)
+        check_class_ids(self.labels, self.class_names)
+        self.image_size = check_positive_int("image_size", image_size)
         self.grayscale = grayscale
         self.invert = invert
         self.augment = augment
         self.name = name
-        self.rng = np.random.default_rng(seed)
+        self.seed = check_non_negative_int("seed", seed)
+        self.rng = np.random.default_rng(self.seed)
         if workers is None:
             workers = min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
-        self.workers = workers
+        self.workers = check_positive_int("workers", workers)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -98,6 +99,16 @@ class ImageFileDataset:
     @property
     def num_classes(self) -> int:
         return int(torch.unique(self.labels).numel())
+
+    def subset(self, indices: Sequence[int] | Tensor, relabel: bool = False, name: str | None = None) -> "ImageFileDataset":
+        """The samples at ``indices`` with the same image settings (a fresh augmentation generator
+        seeded like this one); with ``relabel`` the classes become ``0 .. C-1`` in sorted order."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        labels, names = subset_labels(self.labels[index], self.class_names, relabel)
+        return ImageFileDataset(
+            [self.paths[int(i)] for i in index], labels, names, image_size=self.image_size, grayscale=self.grayscale,
+            invert=self.invert, augment=self.augment, name=name or self.name, seed=self.seed, workers=self.workers,
+        )
 
     def get_batch(self, indices: Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
         index = [int(i) for i in torch.as_tensor(indices, dtype=torch.long)]

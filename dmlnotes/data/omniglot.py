@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checks import check_positive_int
 from .images import ImageFileDataset
 from .paths import DatasetNotFoundError, data_root
 
@@ -40,6 +41,7 @@ def load_omniglot(
     """
     if split not in SPLIT_FOLDERS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    image_size = check_positive_int("image_size", image_size)
     folder = omniglot_split_folder(root, split)
     paths, labels, class_names = [], [], []
     for character in sorted(p for p in folder.glob("*/*") if p.is_dir()):

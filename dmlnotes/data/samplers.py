@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..checks import check_non_negative_int, check_positive_int
 from .dataset import as_label_tensor
 
 
@@ -21,28 +22,27 @@ class ClassBalancedBatchSampler:
     pair and triplet losses need. Works as ``batch_sampler`` of a torch DataLoader too.
 
     Args:
-        labels: class id per sample.
+        labels: class id per sample (a data set's ``labels``).
         classes_per_batch: P.
         samples_per_class: K (at least 2 for losses that need positive pairs).
-        num_batches: batches per pass; default ``len(labels) // (P * K)``.
+        num_batches: batches per pass; default ``len(labels) // (P * K)``, at least 1.
         seed: seed of the sampler's own generator (iterating twice gives new batches).
     """
 
     def __init__(self, labels, classes_per_batch: int, samples_per_class: int, num_batches: int | None = None, seed: int = 0):
         labels = as_label_tensor(labels).numpy()
+        if labels.size == 0:
+            raise ValueError("labels are empty: a data set without samples gives no batch (is a split side empty?)")
         self.classes = np.unique(labels)
-        if not isinstance(classes_per_batch, (int, np.integer)) or classes_per_batch < 1:
-            raise ValueError(f"classes_per_batch must be a positive integer, got {classes_per_batch!r}")
-        if not isinstance(samples_per_class, (int, np.integer)) or samples_per_class < 1:
-            raise ValueError(f"samples_per_class must be a positive integer, got {samples_per_class!r}")
-        if classes_per_batch > self.classes.size:
+        self.classes_per_batch = check_positive_int("classes_per_batch", classes_per_batch)
+        self.samples_per_class = check_positive_int("samples_per_class", samples_per_class)
+        if self.classes_per_batch > self.classes.size:
             raise ValueError(f"classes_per_batch={classes_per_batch} but the labels hold only {self.classes.size} classes")
         self.members = [np.flatnonzero(labels == c) for c in self.classes]
-        self.classes_per_batch = int(classes_per_batch)
-        self.samples_per_class = int(samples_per_class)
         self.batch_size = self.classes_per_batch * self.samples_per_class
-        self.num_batches = int(num_batches) if num_batches is not None else max(len(labels) // self.batch_size, 1)
-        self.rng = np.random.default_rng(seed)
+        default_batches = max(len(labels) // self.batch_size, 1)
+        self.num_batches = default_batches if num_batches is None else check_positive_int("num_batches", num_batches)
+        self.rng = np.random.default_rng(check_non_negative_int("seed", seed))
 
     def __len__(self) -> int:
         return self.num_batches
@@ -62,15 +62,23 @@ class ClassBalancedBatchSampler:
 
 
 class RandomBatchSampler:
-    """Shuffled batches without class balance; every sample is seen once per pass."""
+    """Shuffled batches without class balance; every sample is seen once per pass.
+
+    Args:
+        num_samples: size of the data set (``len(dataset)``).
+        batch_size: samples per batch, at most ``num_samples``.
+        num_batches: batches per pass; default ``num_samples // batch_size``, at least 1.
+        seed: seed of the sampler's own generator.
+    """
 
     def __init__(self, num_samples: int, batch_size: int, num_batches: int | None = None, seed: int = 0):
-        if batch_size < 1 or batch_size > num_samples:
+        self.num_samples = check_positive_int("num_samples", num_samples)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        if self.batch_size > self.num_samples:
             raise ValueError(f"batch_size must be between 1 and num_samples={num_samples}, got {batch_size!r}")
-        self.num_samples = int(num_samples)
-        self.batch_size = int(batch_size)
-        self.num_batches = int(num_batches) if num_batches is not None else max(self.num_samples // self.batch_size, 1)
-        self.rng = np.random.default_rng(seed)
+        default_batches = max(self.num_samples // self.batch_size, 1)
+        self.num_batches = default_batches if num_batches is None else check_positive_int("num_batches", num_batches)
+        self.rng = np.random.default_rng(check_non_negative_int("seed", seed))
         self._order: list[int] = []
 
     def __len__(self) -> int:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ClassBalancedBatchSampler, class_disjoint_split
+from ..data import ClassBalancedBatchSampler, glyphs_split  # glyphs_split lived here: re-exported
 from ..device import get_device, seed_everything
 from ..distances import EuclideanDistance
 from ..losses import (
@@ -136,14 +136,6 @@ class ComparisonResult:
     map_at_r: float
     seconds: float
     final_loss: float
-
-
-@functools.lru_cache(maxsize=2)
-def glyphs_split(images_per_class: int = 24):
-    """Glyphs split class-disjointly: the first half of the classes train, the rest test."""
-    from ..data.glyphs import load_glyphs
-
-    return class_disjoint_split(load_glyphs(images_per_class=images_per_class))
 
 
 def _resolve(recipe: Recipe | str) -> Recipe:

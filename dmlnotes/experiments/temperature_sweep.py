@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_positive
+from ..checks import check_non_negative_int, check_positive, check_positive_int
 from ..data import ClassBalancedBatchSampler
 from ..data.paths import data_root
 from ..device import get_device, seed_everything
@@ -134,20 +134,16 @@ class SweepConfig:
             raise ValueError(f"setup must be one of {SETUPS}, got {self.name!r}")
         for name in ("embedding_dim", "steps", "classes_per_batch", "samples_per_class", "width", "image_size",
                      "eval_batch_size", "diagnostic_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+            check_positive_int(name, getattr(self, name))
+        check_non_negative_int("warmup_steps", self.warmup_steps)
         check_positive("lr", self.lr)
         check_positive("lr_drop_factor", self.lr_drop_factor)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.cpu_threads is not None and (isinstance(self.cpu_threads, bool) or not isinstance(self.cpu_threads, int)
-                                             or self.cpu_threads < 1):
-            raise ValueError(f"cpu_threads must be a positive integer or None, got {self.cpu_threads!r}")
+        if self.cpu_threads is not None:
+            check_positive_int("cpu_threads", self.cpu_threads)
 
 
 GLYPHS = SweepConfig(name="glyphs", embedding_dim=64, steps=300, lr=0.01, classes_per_batch=16, samples_per_class=4, width=16,

@@ -4,7 +4,8 @@ Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8) and the soft
 losses with temperature (2.1-2.2).
 """
 
-from .base import EmptyBatchWarning, LossStats, MetricLoss, label_masks, zero_loss
+from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
+from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
@@ -25,9 +26,13 @@ from .triplet import TripletLoss
 __all__ = [
     "MetricLoss",
     "LossStats",
+    "LossTerms",
+    "REDUCTIONS",
     "EmptyBatchWarning",
     "label_masks",
     "zero_loss",
+    "ClassWeightLoss",
+    "init_class_weights",
     "ContrastiveLoss",
     "TripletLoss",
     "LiftedStructureLoss",

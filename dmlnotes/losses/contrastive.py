@@ -30,9 +30,8 @@ from torch import Tensor
 from ..checks import check_choice, check_finite
 from ..distances import Distance, EuclideanDistance, SquaredEuclideanDistance
 from ..indices import check_indices_tuple, pairs_from_indices
-from .base import LossStats, MetricLoss
+from .base import LossTerms, MetricLoss
 
-REDUCTIONS = ("mean", "mean_nonzero")
 
 
 class ContrastiveLoss(MetricLoss):
@@ -48,7 +47,7 @@ class ContrastiveLoss(MetricLoss):
         pos_margin: positives cost nothing below this distance (default 0.0, as in eq. (1)).
         reduction: ``"mean"`` (default): mean over all pairs, positive and negative
             together, zero terms included; ``"mean_nonzero"``: mean over the pairs with a
-            non-zero term. (pytorch-metric-learning averages positive and negative
+            non-zero term; ``"sum"``. (pytorch-metric-learning averages positive and negative
             terms separately and adds the two means; this loss does not.)
         warn_if_empty: warn when a batch has no pair.
 
@@ -70,7 +69,7 @@ class ContrastiveLoss(MetricLoss):
         reduction: str = "mean",
         warn_if_empty: bool = False,
     ):
-        super().__init__(warn_if_empty=warn_if_empty)
+        super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         if distance is not None and squared is not None:
             raise ValueError("give either squared or distance, not both (squared only picks the Euclidean distance)")
         if squared is not None and not isinstance(squared, bool):
@@ -87,11 +86,9 @@ class ContrastiveLoss(MetricLoss):
             )
         if not distance.is_similarity and not 0 <= pos_margin <= margin:
             raise ValueError(f"margins must satisfy 0 <= pos_margin <= margin, got pos_margin={pos_margin}, margin={margin}")
-        check_choice("reduction", reduction, REDUCTIONS)
         self.margin = float(margin)
         self.pos_margin = float(pos_margin)
         self.distance = distance
-        self.reduction = reduction
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple) -> Tensor:
         matrix = self.distance(embeddings)
@@ -102,22 +99,18 @@ class ContrastiveLoss(MetricLoss):
             self._positive_terms(matrix[anchors_p, positives]),
             self._negative_terms(matrix[anchors_n, negatives]),
         ])
-        return self.reduce(terms, embeddings, self.reduction, what="pair")
+        return LossTerms(terms, what="pair")
 
     def _all_pairs_loss(self, matrix: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         """Every pair i < j, computed on the whole symmetric matrix: each pair appears twice,
         which leaves the mean unchanged, and no index lists or masks are needed."""
         n = labels.shape[0]
         if n < 2:
-            return self.empty_loss(embeddings, "pair")
+            return LossTerms.none(embeddings, "pair")
         same = labels.unsqueeze(0) == labels.unsqueeze(1)
         eye = torch.eye(n, dtype=torch.bool, device=labels.device)
         terms = torch.where(same, self._positive_terms(matrix), self._negative_terms(matrix)).masked_fill(eye, 0.0)
-        num_active = int((terms.detach() > 0).sum()) // 2
-        self.last_stats = LossStats(num_terms=n * (n - 1) // 2, num_active=num_active)
-        if self.reduction == "mean":
-            return terms.sum() / (n * (n - 1))
-        return terms.sum() / (2 * max(num_active, 1))
+        return LossTerms(terms, what="pair", num_terms=n * (n - 1) // 2, multiplicity=2)
 
     # margin_violation(closer, farther, 0) = closer - farther for a distance, flipped for a similarity.
     def _positive_terms(self, distances: Tensor) -> Tensor:
@@ -127,4 +120,4 @@ class ContrastiveLoss(MetricLoss):
         return F.relu(self.distance.margin_violation(self.margin, distances, 0.0))
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, pos_margin={self.pos_margin}, reduction={self.reduction!r}"
+        return f"margin={self.margin}, pos_margin={self.pos_margin}, {super().extra_repr()}"

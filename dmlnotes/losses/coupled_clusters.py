@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..checks import check_non_negative
 from ..distances import pairwise_squared_euclidean
-from .base import MetricLoss
+from .base import LossTerms, MetricLoss
 
 
 class CoupledClustersLoss(MetricLoss):
@@ -58,6 +58,10 @@ class CoupledClustersLoss(MetricLoss):
         detach_center: stop the gradient through the centres.
         normalize_embeddings: L2-normalise the embeddings first.
         warn_if_empty: warn when the batch has no positive set with a negative.
+        reduction: ``"mean"`` (default): the members' hinges summed, divided by the number
+            of positive sets (eq. (6) is a sum within each set, averaged over the sets);
+            ``"mean_nonzero"``: divided by the number of members with a non-zero hinge;
+            ``"sum"``.
 
     Shapes:
         embeddings ``(batch, dim)`` float, labels ``(batch,)`` int -> scalar. Works on any
@@ -71,17 +75,17 @@ class CoupledClustersLoss(MetricLoss):
         detach_center: bool = False,
         normalize_embeddings: bool = False,
         warn_if_empty: bool = False,
+        reduction: str = "mean",
     ):
-        super().__init__(warn_if_empty=warn_if_empty)
+        super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         self.margin = check_non_negative("margin", margin)
         self.detach_center = bool(detach_center)
         self.normalize_embeddings = bool(normalize_embeddings)
 
+    takes_indices_tuple = False
+    compares_with = "its class centre and the nearest negative of each class (the loss mines them itself)"
+
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None) -> Tensor:
-        if indices_tuple is not None:
-            raise ValueError(
-                "CoupledClustersLoss does not take an indices_tuple: it mines the nearest negative per class"
-            )
         if self.normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=1)
         n = labels.shape[0]
@@ -97,7 +101,7 @@ class CoupledClustersLoss(MetricLoss):
 
         is_positive_set = (class_sizes >= 2) & (class_sizes < n)  # at least two members and one negative
         if not bool(is_positive_set.any()):
-            return self.empty_loss(embeddings, "class with two samples and a negative")
+            return LossTerms.none(embeddings, "class with two samples and a negative")
         nearest_negative = to_centres.masked_fill(membership, float("inf")).min(dim=1).values
         # Non-positive-set classes may have an infinite nearest negative: use a finite stand-in,
         # their members are dropped below.
@@ -107,8 +111,8 @@ class CoupledClustersLoss(MetricLoss):
         member_class = class_of[members]
         to_own_centre = to_centres[member_class, members]
         hinge = 0.5 * (to_own_centre + self.margin - nearest_negative[member_class]).clamp_min(0.0)  # eq. (6)
-        self.record(hinge)
-        return hinge.sum() / is_positive_set.sum()
+        # "mean" averages over the classes (the positive sets), as eq. (6) sums within each.
+        return LossTerms(hinge, what="class member", mean_over=is_positive_set.sum())
 
     def extra_repr(self) -> str:
         return (

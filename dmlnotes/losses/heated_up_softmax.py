@@ -11,7 +11,7 @@ that the well-classified samples are pulled in too and the classes become compac
 
 from __future__ import annotations
 
-from ..checks import check_positive
+from ..checks import check_non_negative_int, check_positive
 from .norm_softmax import NormSoftmaxLoss
 
 
@@ -43,9 +43,13 @@ class HeatedUpSoftmaxLoss(NormSoftmaxLoss):
         ``0 .. num_classes-1`` -> scalar.
     """
 
-    def __init__(self, num_classes: int, embedding_dim: int, alpha: float = 16.0, warn_if_empty: bool = False):
+    def __init__(
+        self, num_classes: int, embedding_dim: int, alpha: float = 16.0, warn_if_empty: bool = False,
+        reduction: str = "mean",
+    ):
         alpha = check_positive("alpha", alpha)
-        super().__init__(num_classes, embedding_dim, temperature=1.0 / alpha, warn_if_empty=warn_if_empty)
+        super().__init__(num_classes, embedding_dim, temperature=1.0 / alpha, warn_if_empty=warn_if_empty,
+                         reduction=reduction)
         self.alpha = alpha  # stored exactly; the temperature is derived from it
 
     @property
@@ -99,9 +103,7 @@ class HeatUpSchedule:
     """
 
     def __init__(self, heat_up_step: int, alpha_start: float = 16.0, alpha_end: float = 4.0):
-        if isinstance(heat_up_step, bool) or not isinstance(heat_up_step, int) or heat_up_step < 0:
-            raise ValueError(f"heat_up_step must be a non-negative integer, got {heat_up_step!r}")
-        self.heat_up_step = heat_up_step
+        self.heat_up_step = check_non_negative_int("heat_up_step", heat_up_step)
         self.alpha_start = check_positive("alpha_start", alpha_start)
         self.alpha_end = check_positive("alpha_end", alpha_end)
 

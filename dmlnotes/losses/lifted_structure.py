@@ -24,7 +24,7 @@ from torch import Tensor
 from ..checks import check_choice, check_non_negative
 from ..distances import pairwise_euclidean
 from ..indices import check_indices_tuple, pairs_from_indices
-from .base import MetricLoss, label_masks
+from .base import LossTerms, MetricLoss, label_masks
 
 FORMS = ("smooth", "hard")
 
@@ -67,6 +67,8 @@ class LiftedStructureLoss(MetricLoss):
         form: ``"smooth"`` (log-sum-exp, the paper) or ``"hard"`` (max, the survey's eq. (3)).
         normalize_embeddings: L2-normalise the embeddings before measuring distances.
         warn_if_empty: warn when the batch has no positive pair with a negative.
+        reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
+            (see :class:`~dmlnotes.losses.base.MetricLoss`).
 
     Shapes:
         embeddings ``(batch, dim)`` float, labels ``(batch,)`` int -> scalar.
@@ -82,8 +84,9 @@ class LiftedStructureLoss(MetricLoss):
         form: str = "smooth",
         normalize_embeddings: bool = False,
         warn_if_empty: bool = False,
+        reduction: str = "mean",
     ):
-        super().__init__(warn_if_empty=warn_if_empty)
+        super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         margin = check_non_negative("margin", margin)
         check_choice("form", form, FORMS)
         self.margin = float(margin)
@@ -114,15 +117,14 @@ class LiftedStructureLoss(MetricLoss):
         pair_mask = torch.triu(positive, diagonal=1) & (has_negative.unsqueeze(1) | has_negative.unsqueeze(0))
         first, second = pair_mask.nonzero(as_tuple=True)
         if first.numel() == 0:
-            return self.empty_loss(embeddings, "positive pair with a negative")
+            return LossTerms.none(embeddings, "positive pair with a negative")
         if self.form == "smooth":
             # log(sum_k exp(.) + sum_l exp(.)) = logaddexp of the two per-sample log-sums.
             hardest = torch.logaddexp(per_sample[first], per_sample[second])
         else:
             hardest = torch.maximum(per_sample[first], per_sample[second])
         hinge = (hardest + distances[first, second]).clamp_min(0.0)
-        self.record(hinge)
-        return 0.5 * (hinge * hinge).mean()
+        return LossTerms(0.5 * (hinge * hinge), what="positive pair with a negative")
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, form={self.form!r}, normalize_embeddings={self.normalize_embeddings}"

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..checks import check_positive
 from ..distances import pairwise_squared_euclidean
-from .base import MetricLoss, flush_subnormal_gradients, label_masks
+from .base import LossTerms, MetricLoss, flush_subnormal_gradients, label_masks
 
 
 class NCALoss(MetricLoss):
@@ -26,6 +26,8 @@ class NCALoss(MetricLoss):
         scale: ``s``, multiplies the negative squared distances before the softmax
             (pytorch-metric-learning's ``softmax_scale``; default 1 as there).
         warn_if_empty: warn when no sample has a positive in the batch.
+        reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
+            (see :class:`~dmlnotes.losses.base.MetricLoss`).
 
     Distances are squared Euclidean on the embeddings as given (not normalised). Computed
     in the log domain, so an anchor whose positives are all far away (probability below
@@ -36,16 +38,18 @@ class NCALoss(MetricLoss):
     Shapes: embeddings ``(n, dim)``, labels ``(n,)``; returns a scalar.
     """
 
-    def __init__(self, scale: float = 1.0, warn_if_empty: bool = False):
-        super().__init__(warn_if_empty)
+    def __init__(self, scale: float = 1.0, warn_if_empty: bool = False, reduction: str = "mean"):
+        super().__init__(warn_if_empty, reduction=reduction)
         self.scale = check_positive("scale", scale)
+
+    takes_indices_tuple = False  # NCA sums over every neighbour: a miner's subset is not its loss
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> Tensor:
         positive, _ = label_masks(labels)
         num_positives = positive.sum(dim=1)
         has_positive = num_positives > 0
         if not has_positive.any():
-            return self.empty_loss(embeddings, "positive pair")
+            return LossTerms.none(embeddings, "positive pair")
         eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
         logits = (-self.scale * pairwise_squared_euclidean(embeddings)).masked_fill(eye, float("-inf"))
         logits = flush_subnormal_gradients(logits)  # far-apart points: exp(-d^2) is subnormal
@@ -56,7 +60,7 @@ class NCALoss(MetricLoss):
         is_real = torch.arange(columns.shape[1], device=labels.device) < num_positives.unsqueeze(1)
         positive_logits = logits.gather(1, columns).masked_fill(~is_real, float("-inf"))
         terms = torch.logsumexp(logits, dim=1) - torch.logsumexp(positive_logits, dim=1)
-        return self.mean_of_terms(terms[has_positive], embeddings, "positive pair")
+        return LossTerms(terms[has_positive], what="anchor with a positive")
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

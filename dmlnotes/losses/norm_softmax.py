@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_class_labels, check_positive
+from ..checks import check_positive
 from ..distances import pairwise_cosine_similarity
-from .base import MetricLoss
-from .proxy_nca import check_class_count, init_proxies
+from .base import LossTerms
+from .class_weights import ClassWeightLoss
 
 
-class NormSoftmaxLoss(MetricLoss):
+class NormSoftmaxLoss(ClassWeightLoss):
     r"""Normalised, bias-free softmax cross-entropy with a temperature, survey eq. (19).
 
     .. math::
@@ -36,7 +36,7 @@ class NormSoftmaxLoss(MetricLoss):
     Defaults and sources: ``T = 0.05`` (Zhai & Wu 2018; also pytorch-metric-learning's
     ``NormalizedSoftmaxLoss``, which stores the weights transposed, as
     ``(embedding_dim, num_classes)``). Weights: one row per class, initialised as in
-    :func:`~dmlnotes.losses.proxy_nca.init_proxies`. Zhai & Wu also place a LayerNorm
+    :func:`~dmlnotes.losses.class_weights.init_class_weights`. Zhai & Wu also place a LayerNorm
     without affine parameters before the normalisation and train with class-balanced
     batches; those belong to the model and the sampler, not to the loss.
 
@@ -48,6 +48,8 @@ class NormSoftmaxLoss(MetricLoss):
         embedding_dim: dimension of the embeddings.
         temperature: ``T > 0``; may be changed later (``loss_fn.temperature = 0.1``).
         warn_if_empty: warn when a batch is empty.
+        reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
+            (see :class:`~dmlnotes.losses.base.MetricLoss`).
 
     Shapes:
         embeddings ``(batch, embedding_dim)``, labels ``(batch,)`` with values in
@@ -55,10 +57,11 @@ class NormSoftmaxLoss(MetricLoss):
         No miner: passing an ``indices_tuple`` raises ``ValueError``.
     """
 
-    def __init__(self, num_classes: int, embedding_dim: int, temperature: float = 0.05, warn_if_empty: bool = False):
-        super().__init__(warn_if_empty=warn_if_empty)
-        self.num_classes, self.embedding_dim = check_class_count(num_classes, embedding_dim)
-        self.weight = init_proxies(num_classes, embedding_dim)
+    def __init__(
+        self, num_classes: int, embedding_dim: int, temperature: float = 0.05, warn_if_empty: bool = False,
+        reduction: str = "mean",
+    ):
+        super().__init__(num_classes, embedding_dim, warn_if_empty=warn_if_empty, reduction=reduction)
         self.temperature = temperature
 
     @property
@@ -87,13 +90,7 @@ class NormSoftmaxLoss(MetricLoss):
 
     def cosines(self, embeddings: Tensor) -> Tensor:
         """``(batch, num_classes)`` cosines between the embeddings and the class weights."""
-        if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_dim:
-            raise ValueError(
-                f"embeddings must have shape (batch, {self.embedding_dim}), got shape {tuple(embeddings.shape)}"
-            )
-        # A differentiable cast, so float64 batches work and gradients reach the parameter.
-        weight = self.weight.to(device=embeddings.device, dtype=embeddings.dtype)
-        return pairwise_cosine_similarity(embeddings, weight)
+        return pairwise_cosine_similarity(embeddings, self.weight_like(embeddings))
 
     def logits(self, embeddings: Tensor) -> Tensor:
         """``cos / T``, shape ``(batch, num_classes)``, in ``[-1/T, 1/T]``."""
@@ -104,14 +101,9 @@ class NormSoftmaxLoss(MetricLoss):
         return torch.softmax(self.logits(embeddings), dim=1)
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> Tensor:
-        if indices_tuple is not None:
-            raise ValueError(
-                f"{type(self).__name__} does not take an indices_tuple: "
-                "every sample is compared with every class weight"
-            )
-        labels = check_class_labels(labels, self.num_classes)
+        labels = self.check_class_labels(labels)
         terms = F.cross_entropy(self.logits(embeddings), labels, reduction="none")
-        return self.mean_of_terms(terms, embeddings, what="sample")
+        return LossTerms(terms, what="sample")
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, temperature={self.temperature}"
+        return f"{super().extra_repr()}, temperature={self.temperature}"

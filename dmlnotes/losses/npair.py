@@ -19,7 +19,7 @@ from torch import Tensor
 from ..checks import check_choice, check_non_negative
 from ..data.samplers import ClassBalancedBatchSampler
 from ..distances import safe_sqrt
-from .base import MetricLoss, check_embeddings_and_labels, label_masks
+from .base import LossTerms, MetricLoss, check_embeddings_and_labels, label_masks
 
 PAIRINGS = ("all", "npair")
 L2_REG_FORMS = ("squared", "norm")
@@ -81,6 +81,8 @@ class NPairLoss(MetricLoss):
         l2_reg_form: ``"squared"`` (reference code) or ``"norm"`` (survey's eq. (4)).
         normalize_embeddings: L2-normalise before the dot products (cosine similarities).
         warn_if_empty: warn when the batch has no positive pair with a negative.
+        reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
+            (see :class:`~dmlnotes.losses.base.MetricLoss`).
 
     Shapes:
         embeddings ``(batch, dim)`` float, labels ``(batch,)`` int -> scalar.
@@ -95,8 +97,9 @@ class NPairLoss(MetricLoss):
         l2_reg_form: str = "squared",
         normalize_embeddings: bool = False,
         warn_if_empty: bool = False,
+        reduction: str = "mean",
     ):
-        super().__init__(warn_if_empty=warn_if_empty)
+        super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         l2_reg = check_non_negative("l2_reg", l2_reg)
         check_choice("pairs", pairs, PAIRINGS)
         check_choice("l2_reg_form", l2_reg_form, L2_REG_FORMS)
@@ -105,9 +108,10 @@ class NPairLoss(MetricLoss):
         self.l2_reg_form = l2_reg_form
         self.normalize_embeddings = bool(normalize_embeddings)
 
+    takes_indices_tuple = False
+    compares_with = "every pair of the batch"
+
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None) -> Tensor:
-        if indices_tuple is not None:
-            raise ValueError("NPairLoss does not take an indices_tuple: it uses every pair of the batch")
         if self.normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=1)
         if self.pairs == "npair":
@@ -116,7 +120,7 @@ class NPairLoss(MetricLoss):
         has_negative = negative.any(dim=1)
         anchors, partners = (pair_mask & has_negative.unsqueeze(1)).nonzero(as_tuple=True)
         if anchors.numel() == 0:
-            return self.empty_loss(embeddings, "positive pair with a negative")
+            return LossTerms.none(embeddings, "positive pair with a negative")
 
         similarities = embeddings @ embeddings.T
         # Rows without a negative are zero-filled so their log-sum-exp stays finite; they
@@ -125,21 +129,20 @@ class NPairLoss(MetricLoss):
         negative_logits = torch.where(has_negative.unsqueeze(1), negative_logits, torch.zeros_like(negative_logits))
         negative_lse = torch.logsumexp(negative_logits, dim=1)
         terms = F.softplus(negative_lse[anchors] - similarities[anchors, partners])
-        self.record(terms)
-        return terms.mean() + self.norm_penalty(embeddings)
+        return LossTerms(terms, what="positive pair with a negative", penalty=self.norm_penalty(embeddings))
 
     def _npair_loss(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Sohn's form: cross-entropy over the rows of ``anchors @ positives.T`` (one class per row)."""
         anchors, positives = first_two_per_class(labels)
         if anchors.numel() < 2:
-            return self.empty_loss(embeddings, "positive pair with a negative")
+            return LossTerms.none(embeddings, "positive pair with a negative")
         logits = embeddings[anchors] @ embeddings[positives].T
         # -log softmax of the diagonal = log(1 + sum_k exp(S_ik - S_ii)), k over the other classes;
         # softplus keeps the tiny losses of well-separated pairs (logsumexp - S_ii would round them to 0).
         eye = torch.eye(len(anchors), dtype=torch.bool, device=logits.device)
         terms = F.softplus(torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - logits.diagonal())
-        self.record(terms)
-        return terms.mean() + self.norm_penalty(embeddings[torch.cat([anchors, positives])])
+        return LossTerms(terms, what="positive pair with a negative",
+                         penalty=self.norm_penalty(embeddings[torch.cat([anchors, positives])]))
 
     def norm_penalty(self, embeddings: Tensor) -> Tensor:
         """``0.5 * lambda * mean ||f||^2`` (reference code) or ``lambda * mean ||f||`` (survey)."""

@@ -7,38 +7,17 @@ distances rather than ``n^2`` pairs or ``n^3`` triplets, and no mining is needed
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..checks import check_class_labels, check_positive
+from ..checks import check_positive
 from ..distances import pairwise_squared_euclidean
-from .base import MetricLoss
+from .base import LossTerms
+from .class_weights import ClassWeightLoss
 
 
-def check_class_count(num_classes: int, embedding_dim: int) -> tuple[int, int]:
-    """Validate the shape of a per-class parameter: at least 2 classes and 1 dimension."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
-        raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim!r}")
-    return num_classes, embedding_dim
-
-
-def init_proxies(num_classes: int, embedding_dim: int) -> nn.Parameter:
-    """One learnable row per class, shape ``(num_classes, embedding_dim)``.
-
-    Entries are i.i.d. normal with standard deviation ``1 / sqrt(embedding_dim)``: the
-    directions are uniform on the sphere and the norms close to 1. (pytorch-metric-learning
-    draws standard normals; the direction, which is all a normalised loss sees, has the
-    same distribution.) Uses the global torch generator, so ``seed_everything`` fixes it.
-    """
-    return nn.Parameter(torch.randn(num_classes, embedding_dim) / math.sqrt(embedding_dim))
-
-
-class ProxyNCALoss(MetricLoss):
+class ProxyNCALoss(ClassWeightLoss):
     r"""Proxy-NCA, survey eq. (13) (paper form) or eq. (14) (softmax form).
 
     With ``d^2`` the squared Euclidean distance and ``p_c`` the proxy of class ``c``,
@@ -83,6 +62,8 @@ class ProxyNCALoss(MetricLoss):
         normalize: L2-normalise embeddings and proxies before the distance.
         scale: ``s > 0``, multiplies ``d^2``.
         warn_if_empty: warn when a batch is empty.
+        reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
+            (see :class:`~dmlnotes.losses.base.MetricLoss`).
 
     Shapes:
         embeddings ``(batch, embedding_dim)``, labels ``(batch,)`` -> scalar.
@@ -98,13 +79,12 @@ class ProxyNCALoss(MetricLoss):
         normalize: bool = True,
         scale: float = 1.0,
         warn_if_empty: bool = False,
+        reduction: str = "mean",
     ):
-        super().__init__(warn_if_empty=warn_if_empty)
-        self.num_classes, self.embedding_dim = check_class_count(num_classes, embedding_dim)
+        super().__init__(num_classes, embedding_dim, warn_if_empty=warn_if_empty, reduction=reduction)
         self.include_positive_in_denominator = bool(include_positive_in_denominator)
         self.normalize = bool(normalize)
         self.scale = check_positive("scale", scale)
-        self.weight = init_proxies(num_classes, embedding_dim)
 
     @property
     def proxies(self) -> Tensor:
@@ -114,12 +94,7 @@ class ProxyNCALoss(MetricLoss):
 
     def squared_distances(self, embeddings: Tensor) -> Tensor:
         """``(batch, num_classes)`` matrix of ``d^2(x_i, p_c)`` (after normalisation if set)."""
-        if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_dim:
-            raise ValueError(
-                f"embeddings must have shape (batch, {self.embedding_dim}), got shape {tuple(embeddings.shape)}"
-            )
-        # A differentiable cast, so float64 batches work and gradients reach the parameter.
-        proxies = self.weight.to(device=embeddings.device, dtype=embeddings.dtype)
+        proxies = self.weight_like(embeddings)
         if self.normalize:
             embeddings, proxies = F.normalize(embeddings, dim=1), F.normalize(proxies, dim=1)
         return pairwise_squared_euclidean(embeddings, proxies)
@@ -132,23 +107,21 @@ class ProxyNCALoss(MetricLoss):
         """Eq. (15): ``q(p_c|x) = exp(-s d^2(x, p_c)) / sum_j exp(-s d^2(x, p_j))``, rows sum to 1."""
         return torch.softmax(self.logits(embeddings), dim=1)
 
+    compares_with = "every proxy"
+
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> Tensor:
-        if indices_tuple is not None:
-            raise ValueError(
-                f"{type(self).__name__} does not take an indices_tuple: every sample is compared with every proxy"
-            )
-        labels = check_class_labels(labels, self.num_classes)
+        labels = self.check_class_labels(labels)
         logits = self.logits(embeddings)
         positive = logits.gather(1, labels.unsqueeze(1)).squeeze(1)
         if not self.include_positive_in_denominator:
             is_own_proxy = F.one_hot(labels, self.num_classes).bool()
             logits = logits.masked_fill(is_own_proxy, float("-inf"))
         terms = torch.logsumexp(logits, dim=1) - positive
-        return self.mean_of_terms(terms, embeddings, what="sample")
+        return LossTerms(terms, what="sample")
 
     def extra_repr(self) -> str:
         return (
-            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
-            f"include_positive_in_denominator={self.include_positive_in_denominator}, "
+            f"{super().extra_repr()}, include_positive_in_denominator={self.include_positive_in_denominator}, "
             f"normalize={self.normalize}, scale={self.scale}"
         )
+

@@ -23,17 +23,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_class_labels, check_positive
+from ..checks import check_class_labels, check_finite_rows, check_positive
 
 
 def _check_logits(logits: Tensor) -> None:
     if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() < 1:
         raise ValueError("logits must be a floating-point tensor with the classes along the last dimension")
+    if logits.numel() and logits.dim() > 0:
+        check_finite_rows(logits.reshape(-1, logits.shape[-1]), "logits")
 
 
 def _check_rows(name: str, value: Tensor) -> None:
     if not isinstance(value, Tensor) or value.dim() != 2 or not value.is_floating_point():
         raise ValueError(f"{name} must be a 2-D floating-point tensor, got {_describe(value)}")
+    check_finite_rows(value, name)
+
+
+def _check_probabilities(target_probs: Tensor) -> None:
+    """Non-negative rows summing to 1 (within the dtype's rounding)."""
+    rows = target_probs.detach().reshape(-1, target_probs.shape[-1]).double()
+    if rows.numel() == 0:
+        return
+    check_finite_rows(rows, "target_probs")
+    if bool((rows < 0).any()):
+        raise ValueError(f"target_probs must be non-negative, got a minimum of {float(rows.min()):.3g}")
+    tolerance = 100 * torch.finfo(target_probs.dtype).eps
+    off = (rows.sum(dim=1) - 1).abs()
+    if bool((off > tolerance).any()):
+        row = int(off.argmax())
+        raise ValueError(f"target_probs rows must sum to 1; row {row} sums to {float(rows[row].sum()):.6g}")
 
 
 def _describe(value) -> str:
@@ -88,6 +106,7 @@ def soft_target_cross_entropy(
         )
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    _check_probabilities(target_probs)
     temperature = check_positive("temperature", temperature)
     log_q = F.log_softmax(logits / temperature, dim=-1)
     per_sample = -(target_probs.to(log_q.dtype) * log_q).sum(dim=-1)
@@ -172,6 +191,9 @@ def embedding_gradient(embeddings: Tensor, weights: Tensor, labels: Tensor, alph
     _check_rows("embeddings", embeddings)
     _check_rows("weights", weights)
     norms = embeddings.norm(dim=1, keepdim=True)
+    if bool((norms == 0).any()):
+        rows = (norms.flatten() == 0).nonzero().flatten().tolist()
+        raise ValueError(f"embeddings must be non-zero (the loss sees x / ||x||); rows {rows[:10]} are zero")
     features = embeddings / norms
     gradient = feature_gradient(features, F.normalize(weights.to(embeddings.dtype), dim=1), labels, alpha)
     radial = (gradient * features).sum(dim=1, keepdim=True) * features

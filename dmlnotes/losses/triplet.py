@@ -31,9 +31,8 @@ from torch import Tensor
 from ..checks import check_choice, check_non_negative
 from ..distances import Distance, default_distance
 from ..indices import all_triplet_indices, check_indices_tuple, triplets_from_indices
-from .base import MetricLoss
+from .base import LossTerms, MetricLoss
 
-REDUCTIONS = ("mean", "mean_nonzero")
 
 
 class TripletLoss(MetricLoss):
@@ -50,7 +49,7 @@ class TripletLoss(MetricLoss):
             ``"mean_nonzero"``: mean over triplets with a non-zero loss (what many
             FaceNet-style implementations and pytorch-metric-learning's default
             ``AvgNonZeroReducer`` do); it keeps the gradient from fading as triplets
-            become trivial.
+            become trivial; ``"sum"`` (see :class:`~dmlnotes.losses.base.MetricLoss`).
         warn_if_empty: warn when a batch has no valid triplet (e.g. every label distinct).
 
     Shapes: embeddings ``(batch, dim)``, labels ``(batch,)``, optional ``indices_tuple`` of
@@ -65,14 +64,12 @@ class TripletLoss(MetricLoss):
         reduction: str = "mean",
         warn_if_empty: bool = False,
     ):
-        super().__init__(warn_if_empty=warn_if_empty)
-        check_choice("reduction", reduction, REDUCTIONS)
+        super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         if not isinstance(swap, bool):
             raise ValueError(f"swap must be True or False, got {swap!r}")
         self.margin = check_non_negative("margin", margin)
         self.distance = default_distance(distance)
         self.swap = swap
-        self.reduction = reduction
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple) -> Tensor:
         if indices_tuple is None:
@@ -87,7 +84,7 @@ class TripletLoss(MetricLoss):
             swapped = self.distance.margin_violation(anchor_positive, matrix[positives, negatives], self.margin)
             violation = torch.maximum(violation, swapped)
         terms = F.relu(violation)
-        return self.reduce(terms, embeddings, self.reduction, what="triplet")
+        return LossTerms(terms, what="triplet")
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, swap={self.swap}, reduction={self.reduction!r}"
+        return f"margin={self.margin}, swap={self.swap}, {super().extra_repr()}"

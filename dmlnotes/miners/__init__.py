@@ -5,7 +5,7 @@ Call a miner as ``miner(embeddings, labels)``; it returns ``(anchors, positives,
 """
 
 from ..indices import pairs_from_indices, triplets_from_indices
-from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets, triplet_mask
+from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets
 from .base import TripletMiner
 from .batch_hard import BatchHardMiner
 from .hardest_negative import HardestNegativeMiner
@@ -21,7 +21,6 @@ __all__ = [
     "BatchHardMiner",
     "count_triplets",
     "all_triplet_indices",
-    "triplet_mask",
     "pairs_from_indices",
     "triplets_from_indices",
 ]

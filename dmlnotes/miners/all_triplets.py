@@ -10,14 +10,14 @@ valid triplets (ordered anchor-positive pairs times the anchor's negatives): O(n
 a class-balanced batch, which is why the survey says exhaustive triplet training does
 not scale and why mining matters. ``count_triplets`` gives the number without building
 the triplets; ``all_triplet_indices`` builds them pair by pair, in memory proportional to
-the number of triplets (``triplet_mask`` is the same set as an ``(n, n, n)`` mask).
+the number of triplets.
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from ..indices import all_triplet_indices, count_triplets, triplet_mask  # noqa: F401 (re-exported)
+from ..indices import all_triplet_indices, count_triplets  # noqa: F401 (re-exported)
 from .base import TripletMiner
 
 

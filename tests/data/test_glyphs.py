@@ -272,3 +272,21 @@ def test_bad_arguments_raise_value_error_before_rendering(arguments, tmp_path):
 def test_default_root_is_the_collection_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "elsewhere"))
     assert glyphs.cache_path(None, 1, 28, 0).parent == data_root() == tmp_path / "elsewhere"
+
+
+def test_glyphs_split_is_the_class_disjoint_split_of_the_cached_glyphs(dataset, cache_root, monkeypatch):
+    from dmlnotes.data import glyphs_split
+    from dmlnotes.experiments import comparison
+
+    assert comparison.glyphs_split is glyphs_split  # moved to dmlnotes.data; the old import still works
+    monkeypatch.setenv(DATA_ENV_VAR, str(cache_root))  # where the module's fixture cached the images
+    glyphs_split.cache_clear()
+    try:
+        train_set, test_set = glyphs_split(IMAGES_PER_CLASS)
+        assert glyphs_split(IMAGES_PER_CLASS)[0] is train_set  # kept in memory
+    finally:
+        glyphs_split.cache_clear()
+    expected_train, expected_test = class_disjoint_split(dataset)
+    for ours, expected in ((train_set, expected_train), (test_set, expected_test)):
+        assert torch.equal(ours.inputs, expected.inputs) and torch.equal(ours.labels, expected.labels)
+        assert ours.class_names == expected.class_names and ours.name == expected.name

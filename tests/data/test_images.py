@@ -49,8 +49,35 @@ def test_random_offsets_cover_every_position_and_stay_inside():
     assert _offset(0.7, 0) == 0
 
 
-def test_bad_worker_counts_are_rejected(tmp_path):
+def test_bad_worker_counts_and_image_sizes_are_rejected(tmp_path):
     paths = noise_images(tmp_path, count=1)
     for bad in (0, -2, 1.5, True):
-        with pytest.raises(ValueError, match="workers must be a positive integer"):
+        with pytest.raises(ValueError, match="workers must be an integer >= 1"):
             dataset(paths, workers=bad)
+        with pytest.raises(ValueError, match="image_size must be an integer >= 1"):
+            ImageFileDataset(paths, [0], ["a"], image_size=bad)
+    assert dataset(paths, workers=np.int64(2)).workers == 2  # numpy integers are integers
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        dataset(paths, seed=-1)
+
+
+def test_labels_must_be_class_ids_with_a_name(tmp_path):
+    paths = noise_images(tmp_path, count=3)
+    with pytest.raises(ValueError, match=r"labels must be class ids >= 0, got -1 \(at sample 2\)"):
+        ImageFileDataset(paths, [0, 1, -1], ["a", "b"])
+    with pytest.raises(ValueError, match=r"labels must be class ids 0 \.\. 1, one per class name \(2 given\), got 2"):
+        ImageFileDataset(paths, [0, 1, 2], ["a", "b"])
+
+
+def test_subset_keeps_the_image_settings_and_relabels(tmp_path):
+    paths = noise_images(tmp_path)
+    data = ImageFileDataset(paths, [0, 1, 2, 0, 1, 2], ["a", "b", "c"], image_size=12, grayscale=True, invert=True,
+                            augment=True, name="noise", seed=5, workers=2)
+    sub = data.subset([4, 2, 5], relabel=True, name="part")
+    assert sub.paths == [paths[4], paths[2], paths[5]]
+    assert sub.labels.tolist() == [0, 1, 1] and sub.class_names == ["b", "c"] and sub.name == "part"
+    assert (sub.image_size, sub.grayscale, sub.invert, sub.augment, sub.workers) == (12, True, True, True, 2)
+    kept = data.subset([0, 4])
+    assert kept.labels.tolist() == [0, 1] and kept.class_names == ["a", "b", "c"] and kept.name == "noise"
+    # The same seed: the subset's first batch draws the crops the full set draws for its first batch.
+    assert torch.equal(kept.get_batch([0, 1])[0], data.get_batch([0, 4])[0])

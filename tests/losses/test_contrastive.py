@@ -201,7 +201,7 @@ def test_empty_batch_gives_attached_zero_and_warns(batch):
         (dict(squared=False, distance=EuclideanDistance()), "either squared or distance"),
         (dict(squared="yes"), "True or False"),
         (dict(distance="euclidean"), "Distance"),
-        (dict(reduction="sum"), "reduction"),
+        (dict(reduction="median"), "reduction"),
         (dict(distance=CosineSimilarity(), margin=0.9, pos_margin=0.3), "margin <= pos_margin"),
     ],
 )

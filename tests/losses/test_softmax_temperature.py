@@ -239,3 +239,24 @@ def test_bad_shapes_and_labels_raise():
     with pytest.raises(ValueError, match="-1"):
         check_class_labels(torch.tensor([-1, 1]), 3)
     assert check_positive("scale", 2) == 2.0
+
+
+def test_softmax_helpers_refuse_what_is_not_a_distribution_or_not_finite():
+    from dmlnotes.losses import embedding_gradient, soft_target_cross_entropy, softened_softmax
+
+    logits = torch.randn(3, 4)
+    bad = logits.clone()
+    bad[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"logits contain NaN or inf in 1 of 3 rows \(2\)"):
+        softened_softmax(bad)
+    targets = torch.softmax(torch.randn(3, 4), dim=1)
+    negative = targets.clone()
+    negative[0, 0] = -0.1
+    with pytest.raises(ValueError, match="non-negative"):
+        soft_target_cross_entropy(logits, negative)
+    with pytest.raises(ValueError, match="row 1 sums to 2"):
+        soft_target_cross_entropy(logits, targets * torch.tensor([[1.0], [2.0], [1.0]]))
+    embeddings = torch.randn(3, 4)
+    embeddings[1] = 0
+    with pytest.raises(ValueError, match=r"non-zero.*rows \[1\]"):
+        embedding_gradient(embeddings, torch.randn(5, 4), torch.tensor([0, 1, 2]), alpha=16.0)

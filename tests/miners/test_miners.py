@@ -394,3 +394,11 @@ def test_semihard_agrees_with_pytorch_metric_learning(kind):
     sign = -1.0 if kind == "cosine" else 1.0
     for a, p, q in ours:
         assert sign * matrix[a, q] == min(sign * matrix[a, r] for aa, pp, r in theirs if (aa, pp) == (a, p))
+
+
+def test_count_triplets_refuses_float_labels():
+    from dmlnotes.miners import count_triplets
+
+    assert count_triplets([0, 0, 1]) == 2
+    with pytest.raises(ValueError, match="integer class ids"):
+        count_triplets(torch.tensor([0.0, 0.0, 1.0]))
