@@ -1,12 +1,16 @@
 """Independent training runs side by side, one per CPU core.
 
-A comparison over seeds or a temperature sweep trains many small networks that do not
-depend on each other. One such network keeps a core busy poorly (its tensors are small),
-so on a CPU the runs go faster as separate single-threaded processes, one per core, than
-one after another with every core on each. joblib's ``loky`` workers do the work: they
-start once per session and are reused, and they accept functions and recipes defined in
-a notebook. Every run seeds itself, so the results are the same whichever process runs it
-(``tests/test_parallel.py`` checks this).
+A temperature sweep trains many small networks that do not depend on each other, each
+single-threaded (a small network keeps several threads busy poorly). On a CPU they go
+faster as separate processes, one per core, than one after another. joblib's ``loky``
+workers do the work: they start once per session and are reused, and they accept
+functions defined in a notebook.
+
+Every job seeds itself and runs single-threaded in a worker, so a job that also runs
+single-threaded here gives exactly the same result (``tests/test_parallel.py``). A job
+that uses torch's threads here would not: convolutions in channels-last layout add up
+in a thread-dependent order, so the comparisons of :mod:`dmlnotes.experiments.comparison`
+train in this process.
 
 On a GPU the runs stay in this process, one after another. ``DMLNOTES_WORKERS=1`` does the
 same anywhere (e.g. to profile), and ``DMLNOTES_WORKERS=n`` sets the number of processes.

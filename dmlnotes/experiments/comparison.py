@@ -60,7 +60,6 @@ from ..losses import (
 from ..metrics import map_at_r, recall_at_k
 from ..miners import BatchHardMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
-from ..parallel import default_workers, run_jobs
 from ..training import embed, fit
 
 STEPS = 150  # the length a lesson reports; every run is also measured at twice it
@@ -315,33 +314,32 @@ def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_d
 
 def _runs(
     recipes: Sequence[Recipe], seeds: Sequence[int], lengths, device, train_set, test_set, embedding_dim,
-    cache: bool | None, workers: int | None,
+    cache: bool | None,
 ) -> list[list[ComparisonResult]]:
-    """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, the
-    rest trained side by side (:func:`~dmlnotes.parallel.run_jobs`) and stored."""
+    """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, else
+    trained and stored.
+
+    Runs train here, one after another, with torch's threads: results of a network in
+    channels-last layout depend (in the last bits, then in the training path) on the
+    number of threads, so a run trained in a single-threaded worker would not match the
+    same run trained here."""
     lengths = _check_lengths(lengths)
     if train_set is None or test_set is None:
         train_set, test_set = glyphs_split()
     device = get_device(device)
     use_cache = os.environ.get(CACHE_ENV_VAR, "1") != "0" if cache is None else cache
-    pairs = [(recipe, seed) for recipe in recipes for seed in seeds]
-    entries = [_cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim) if use_cache else None
-               for recipe, seed in pairs]
-    missing = [i for i, entry in enumerate(entries) if entry is None or entry[2] is None]
-    if workers is None:
-        workers = default_workers(device)
-        # A run in a single-threaded worker is slower than one using every core here, so
-        # workers pay off only when each gets two runs or more.
-        if len(missing) < 2 * workers:
-            workers = 1
-    trained = run_jobs(
-        _train, [(*pairs[i], lengths, device, train_set, test_set, embedding_dim) for i in missing], workers, device
-    )
-    runs = [entry[2] if entry is not None else None for entry in entries]
-    for i, results in zip(missing, trained):
-        runs[i] = results
-        if use_cache:
-            _write_cached(entries[i][0], entries[i][1], results)
+    runs = []
+    for recipe in recipes:
+        for seed in seeds:
+            if use_cache:
+                path, key, cached = _cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim)
+                if cached is not None:
+                    runs.append(cached)
+                    continue
+            results = _train(recipe, seed, lengths, device, train_set, test_set, embedding_dim)
+            if use_cache:
+                _write_cached(path, key, results)
+            runs.append(results)
     return runs
 
 
@@ -358,7 +356,7 @@ def run_recipe(
     """One seed of one recipe, measured after each of ``lengths`` steps; read from the cache
     when an identical run is there, else trained and stored (``cache=False``, or
     ``DMLNOTES_COMPARISON_CACHE=0``, always trains and stores nothing)."""
-    return _runs([_resolve(recipe)], [seed], lengths, device, train_set, test_set, embedding_dim, cache, workers=1)[0]
+    return _runs([_resolve(recipe)], [seed], lengths, device, train_set, test_set, embedding_dim, cache)[0]
 
 
 # --- comparisons over seeds --------------------------------------------------------------
@@ -527,20 +525,15 @@ def compare(
     train_set=None,
     test_set=None,
     embedding_dim: int = EMBEDDING_DIM,
-    workers: int | None = None,
 ) -> Comparison:
-    """Train (or read from the cache) each recipe with each seed, measured at each length.
-
-    Runs missing from the cache train side by side, one process per CPU core (``workers``;
-    default :func:`~dmlnotes.parallel.default_workers` when every worker gets two runs or
-    more, else here); a run's result does not depend on where it ran."""
+    """Train (or read from the cache) each recipe with each seed, measured at each length."""
     recipes = [_resolve(recipe) for recipe in recipes]
     names = [recipe.name for recipe in recipes]
     if len(set(names)) != len(names):
         raise ValueError(f"recipe names must be distinct, got {names}")
     if not seeds:
         raise ValueError("give at least one seed")
-    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache, workers)
+    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache)
     return Comparison([result for results in runs for result in results], names, _check_lengths(lengths))
 
 
