@@ -14,7 +14,7 @@ COLD ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.dmlnotes-installed
 
-.PHONY: lab test install notebooks bench bench-losses clean
+.PHONY: lab lint test install notebooks bench bench-losses clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: $(INSTALLED)
 	$(BIN)/python -m jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT)
 
-test: $(INSTALLED)
+# Lint first: ruff checks style and common bugs in seconds, before minutes of notebooks.
+lint: $(INSTALLED)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+
+test: lint
 	DMLNOTES_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -q
 
 notebooks: $(INSTALLED)

@@ -88,7 +88,9 @@ def check_labels(labels, name: str = "labels") -> Tensor:
             raise ValueError(f"{name} must be integer class ids, got objects of mixed types")
         labels = torch.from_numpy(array.copy()) if array.size else torch.empty(0, dtype=torch.long)
     if labels.dim() != 1:
-        raise ValueError(f"{name} must have shape (n,), 1-D with one class id per sample, got shape {tuple(labels.shape)}")
+        raise ValueError(
+            f"{name} must have shape (n,), 1-D with one class id per sample, got shape {tuple(labels.shape)}"
+        )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValueError(f"{name} must be integer class ids, got dtype {labels.dtype}")
     return labels.long()

@@ -119,6 +119,24 @@ class Distance(nn.Module):
     def pairwise(self, x: Tensor, y: Tensor | None) -> Tensor:
         raise NotImplementedError
 
+    def farther_than(self, values: Tensor, bound) -> Tensor:
+        """How much farther apart than ``bound`` the pairs are (negative: closer).
+
+        ``values - bound`` for a distance, ``bound - values`` for a similarity: a positive
+        pair of the contrastive loss costs ``[farther_than(D, pos_margin)]_+``."""
+        return bound - values if self.is_similarity else values - bound
+
+    def closer_than(self, values: Tensor, bound) -> Tensor:
+        """How much closer than ``bound`` the pairs are (negative: farther apart).
+
+        ``bound - values`` for a distance, ``values - bound`` for a similarity: a negative
+        pair of the contrastive loss costs ``[closer_than(D, margin)]_+``."""
+        return values - bound if self.is_similarity else bound - values
+
+    def as_logits(self, values: Tensor, scale: float) -> Tensor:
+        """``scale * s`` for a similarity, ``-scale * d`` for a distance: larger means closer."""
+        return scale * values if self.is_similarity else -scale * values
+
     def margin_violation(self, closer: Tensor, farther: Tensor, margin: float) -> Tensor:
         """How much ``closer`` fails to beat ``farther`` by ``margin`` (positive = violated).
 
@@ -158,13 +176,18 @@ class CosineSimilarity(Distance):
         return pairwise_cosine_similarity(x, y)
 
 
-def default_distance(distance: Distance | None) -> Distance:
-    """``distance``, or the triplet family's default: squared Euclidean on L2-normalised embeddings (FaceNet)."""
+def check_distance(distance, default: Distance) -> Distance:
+    """``distance``, or ``default`` when it is None; raises unless it is a :class:`Distance`."""
     if distance is None:
-        return SquaredEuclideanDistance(normalize_embeddings=True)
+        return default
     if not isinstance(distance, Distance):
         raise ValueError(
             "distance must be a dmlnotes.distances.Distance such as SquaredEuclideanDistance(), "
             f"got {type(distance).__name__}"
         )
     return distance
+
+
+def default_distance(distance: Distance | None) -> Distance:
+    """``distance``, or the triplet family's default: squared Euclidean on L2-normalised embeddings (FaceNet)."""
+    return check_distance(distance, SquaredEuclideanDistance(normalize_embeddings=True))

@@ -30,8 +30,12 @@ _NUMBER = r"(\d+(?:\.\d+)?)"
 MEASURED_PATTERNS: dict[str, re.Pattern] = {
     "percentage": re.compile(rf"{_NUMBER}(?:\s*(?:-|–|to)\s*{_NUMBER})?\s*(?:\\?%|percent\b|per cent\b)"),
     "points": re.compile(rf"{_NUMBER}(?:\s*(?:-|–|to)\s*{_NUMBER})?\s*(?:percentage\s+)?points?\b"),
-    "metric value": re.compile(rf"(?:R@\d+|Recall@\d+|MAP@R|NMI)\b[^\d\n.;]{{0,30}}?{_NUMBER}(?![\d/])(?:\s*(?:-|–|to)\s*{_NUMBER})?"),
-    "time": re.compile(rf"{_NUMBER}(?:\s*(?:-|–|to)\s*{_NUMBER})?\s*(?:s|sec|seconds?|ms|milliseconds?|min|minutes?|hours?|h)\b"),
+    "metric value": re.compile(
+        rf"(?:R@\d+|Recall@\d+|MAP@R|NMI)\b[^\d\n.;]{{0,30}}?{_NUMBER}(?![\d/])(?:\s*(?:-|–|to)\s*{_NUMBER})?"
+    ),
+    "time": re.compile(
+        rf"{_NUMBER}(?:\s*(?:-|–|to)\s*{_NUMBER})?\s*(?:s|sec|seconds?|ms|milliseconds?|min|minutes?|hours?|h)\b"
+    ),
     "steps": re.compile(rf"{_NUMBER}(?:\s*(?:-|–|to)\s*{_NUMBER})?\s*(?:steps|iterations|epochs)\b"),
 }
 _LITERATURE = re.compile(
@@ -110,7 +114,10 @@ def unmeasured_numbers(notebook) -> list[Problem]:
 
 
 _EXTERNAL = [
-    re.compile(r"<(?:script|link|img|iframe|source|video|audio|embed|object|track)\b[^>]*?\b(?:src|href|data|srcset)\s*=\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE),
+    re.compile(
+        r"<(?:script|link|img|iframe|source|video|audio|embed|object|track)\b[^>]*?\b(?:src|href|data|srcset)\s*=\s*[\"']?\s*(?:https?:)?//",
+        re.IGNORECASE,
+    ),
     re.compile(r"@import\s+(?:url\()?\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE),
     re.compile(r"url\(\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE),
     re.compile(r"!\[[^\]]*\]\(\s*(?:https?:)?//"),  # a Markdown image
@@ -129,7 +136,7 @@ def external_resources(notebook) -> list[Problem]:
                 text = _source({"source": value})
                 match = next(filter(None, (pattern.search(text) for pattern in _EXTERNAL)), None)
                 if match:
-                    context = text[match.start():match.end() + 60].replace("\n", " ")
+                    context = text[match.start() : match.end() + 60].replace("\n", " ")
                     problems.append(Problem(index, f"external resource in {mime}", context))
     return problems
 
@@ -162,15 +169,27 @@ def anatomy_problems(notebook) -> list[Problem]:
         between = cells[takeaway:goals]
         lines = sum(
             len(re.findall(r"^\s*(?:[-*]|\d+\.)\s+\S", _source(c), re.MULTILINE))
-            + sum(len(re.findall(r"^\s*(?:[-*]|\d+\.)\s+\S", _source({"source": o.get("data", {}).get("text/markdown", "")}), re.MULTILINE))
-                  for o in c.get("outputs", []))
+            + sum(
+                len(
+                    re.findall(
+                        r"^\s*(?:[-*]|\d+\.)\s+\S",
+                        _source({"source": o.get("data", {}).get("text/markdown", "")}),
+                        re.MULTILINE,
+                    )
+                )
+                for o in c.get("outputs", [])
+            )
             for c in between
         )
         if lines < 3:
             problems.append(Problem(takeaway, "anatomy", f"the takeaway has {lines} listed lines, expected 3"))
         if not any(c["cell_type"] == "code" and _has_image(c) for c in between):
             problems.append(Problem(takeaway, "anatomy", "no figure generated between the takeaway and the goals"))
-    for pattern, what in [(r"^#+\s*Exercises", "exercises"), (r"^#+\s*Summary", "summary"), (r"^#+\s*References", "references")]:
+    for pattern, what in [
+        (r"^#+\s*Exercises", "exercises"),
+        (r"^#+\s*Summary", "summary"),
+        (r"^#+\s*References", "references"),
+    ]:
         if first(pattern) is None:
             problems.append(Problem(0, "anatomy", f"no {what} section"))
     if first(r"<details>\s*<summary>\s*Solution") is None:

@@ -25,7 +25,9 @@ class MLPEmbedding(nn.Module):
     For flat inputs such as the 64 pixels of the digits data set.
     """
 
-    def __init__(self, in_features: int, embedding_dim: int = 2, hidden: Sequence[int] = (128, 64), normalize: bool = False):
+    def __init__(
+        self, in_features: int, embedding_dim: int = 2, hidden: Sequence[int] = (128, 64), normalize: bool = False
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         width = in_features
@@ -54,10 +56,16 @@ class ConvEmbedding(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)
+            )
 
         self.features = nn.Sequential(
-            block(in_channels, width), block(width, 2 * width), block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+            block(in_channels, width),
+            block(width, 2 * width),
+            block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.head = nn.Linear(4 * width, _check_dim(embedding_dim))
         self.embedding_dim = embedding_dim
@@ -81,11 +89,17 @@ class BackboneEmbedding(nn.Module):
     ResNet-50 for CUB-200-2011 (:func:`resnet50_embedding`) and with a tiny CNN in tests.
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, embedding_dim: int | None = None, normalize: bool = False):
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, embedding_dim: int | None = None, normalize: bool = False
+    ):
         super().__init__()
         self.backbone = backbone
         self.layer_norm = nn.LayerNorm(feature_dim, elementwise_affine=False)
-        self.projection = None if embedding_dim in (None, feature_dim) else nn.Linear(feature_dim, _check_dim(embedding_dim), bias=False)
+        self.projection = (
+            None
+            if embedding_dim in (None, feature_dim)
+            else nn.Linear(feature_dim, _check_dim(embedding_dim), bias=False)
+        )
         self.embedding_dim = feature_dim if self.projection is None else embedding_dim
         self.normalize = normalize
 
@@ -100,7 +114,9 @@ class BackboneEmbedding(nn.Module):
         return [] if self.projection is None else list(self.projection.parameters())
 
 
-def resnet50_embedding(embedding_dim: int | None = 512, pretrained: bool = True, normalize: bool = False) -> BackboneEmbedding:
+def resnet50_embedding(
+    embedding_dim: int | None = 512, pretrained: bool = True, normalize: bool = False
+) -> BackboneEmbedding:
     """ImageNet ResNet-50 with global average pooling and the Zhai & Wu head.
 
     Needs torchvision and, with ``pretrained``, its ImageNet weights already in the

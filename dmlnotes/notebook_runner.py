@@ -33,10 +33,7 @@ KERNEL_ENVIRONMENT = {"DMLNOTES_STATIC": "1", "DMLNOTES_PROGRESS": "0"}
 
 
 def find_notebooks(paths: list[str]) -> list[Path]:
-    if paths:
-        notebooks = [Path(p) for p in paths]
-    else:
-        notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = [Path(p) for p in paths] if paths else sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in notebooks if not p.is_file()]
     if missing:
         raise SystemExit(f"no such notebook: {', '.join(missing)}")
@@ -100,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         notebook, seconds = execute(path, environment=environment)
         size = serialized_size(notebook)
         if args.command == "execute":
-            with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
+            with tempfile.NamedTemporaryFile(
+                "w", dir=path.parent, suffix=".ipynb", delete=False, encoding="utf-8"
+            ) as tmp:
                 nbformat.write(notebook, tmp)
             os.chmod(tmp.name, path.stat().st_mode)  # keep the file's permissions, not the temp file's 0600
             os.replace(tmp.name, path)

@@ -50,13 +50,32 @@ ROLE_COLORS: dict[str, str] = {
 }
 
 # The same method has the same colour in every figure (mining strategies, losses, settings).
-_METHOD_PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
-                   "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]
+_METHOD_PALETTE = [
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+    "#8C564B",
+    "#7F7F7F",
+    "#BCBD22",
+    "#17BECF",
+]
 METHOD_COLORS: dict[str, str] = {
     name: _METHOD_PALETTE[index % len(_METHOD_PALETTE)]
-    for index, name in enumerate([
-        "all triplets", "random", "hardest negative", "semi-hard", "batch-hard", "easy",
-    ])
+    for index, name in enumerate(
+        [
+            "all triplets",
+            "random",
+            "hardest negative",
+            "semi-hard",
+            "batch-hard",
+            "easy",
+        ]
+    )
 }
 
 
@@ -204,12 +223,18 @@ def animate_runs(
     """
     labels = _as_numpy(labels).astype(int)
     series = {name: _snapshots_of(run) for name, run in runs.items()}
-    frame_steps = np.array(next(iter(series.values()))[0])[frame_indices(len(next(iter(series.values()))[0]), max_frames)]
+    frame_steps = np.array(next(iter(series.values()))[0])[
+        frame_indices(len(next(iter(series.values()))[0]), max_frames)
+    ]
     num_classes = int(labels.max()) + 1 if labels.size else 0
     show_legend = num_classes <= 10 if legend is None else legend
     legend_width = 0.9 if show_legend else 0.0
     fig, axes = plt.subplots(
-        1, len(series), figsize=(panel_size * len(series) + legend_width + 0.2, panel_size + 0.5), dpi=dpi, squeeze=False
+        1,
+        len(series),
+        figsize=(panel_size * len(series) + legend_width + 0.2, panel_size + 0.5),
+        dpi=dpi,
+        squeeze=False,
     )
     axes = axes[0]
     plans = []
@@ -313,7 +338,9 @@ def _jshtml_with_poster(anim, fig, draw: Callable[[int], object], last_frame: in
     """The animation's JavaScript player (offline), with its image preset to the last frame."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, "animation.html")
-        anim.save(str(path), writer=_PaletteHTMLWriter(fps=1000 / anim._interval, embed_frames=True, default_mode="once"))
+        anim.save(
+            str(path), writer=_PaletteHTMLWriter(fps=1000 / anim._interval, embed_frames=True, default_mode="once")
+        )
         html = path.read_text()
     draw(last_frame)
     buffer = io.BytesIO()
@@ -337,7 +364,9 @@ class Animation:
         return f"Animation({self.num_frames} frames, {len(self.html) // 1024} kB)"
 
 
-def interactive(function: Callable[..., object], static_values: Mapping[str, Sequence] | None = None, **controls) -> None:
+def interactive(
+    function: Callable[..., object], static_values: Mapping[str, Sequence] | None = None, **controls
+) -> None:
     """``ipywidgets.interact(function, **controls)`` in a live notebook; in static mode
     (``make notebooks``) the figure at the controls' current values, so the committed
     notebook shows the lesson without a kernel. Controls are ipywidgets (sliders, dropdowns).
@@ -354,8 +383,10 @@ def interactive(function: Callable[..., object], static_values: Mapping[str, Seq
             plt.show()
             return None
         if len(static_values) != 1 or next(iter(static_values)) not in controls:
-            raise ValueError(f"static_values must name one of the controls {sorted(controls)}, got {sorted(static_values)}")
-        (name, values), = static_values.items()
+            raise ValueError(
+                f"static_values must name one of the controls {sorted(controls)}, got {sorted(static_values)}"
+            )
+        ((name, values),) = static_values.items()
         for value in values:
             function(**{**defaults, name: value})
             plt.show()
@@ -385,7 +416,9 @@ def snapshot_slider(history, labels, class_names: Sequence[str] | None = None, t
     return interactive(show, snapshot=slider)
 
 
-def plot_losses(histories: Mapping[str, object], ax=None, window: int = 10, title: str = "Training loss", logy: bool = False):
+def plot_losses(
+    histories: Mapping[str, object], ax=None, window: int = 10, title: str = "Training loss", logy: bool = False
+):
     """Loss curves (moving average over ``window`` steps) of several runs."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
@@ -401,7 +434,9 @@ def plot_losses(histories: Mapping[str, object], ax=None, window: int = 10, titl
     return ax
 
 
-def show_images(images, labels=None, class_names: Sequence[str] | None = None, columns: int = 12, title: str | None = None):
+def show_images(
+    images, labels=None, class_names: Sequence[str] | None = None, columns: int = 12, title: str | None = None
+):
     """A grid of grayscale images ``(n, 1, H, W)`` or ``(n, H, W)`` with their class names."""
     images = _as_numpy(images)
     if images.ndim == 4:

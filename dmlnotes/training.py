@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .data.samplers import ClassBalancedBatchSampler
 from .checks import check_positive_int
+from .data.samplers import ClassBalancedBatchSampler
 from .device import get_device
 from .losses.base import LossStats
 

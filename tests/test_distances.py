@@ -54,7 +54,9 @@ def test_distance_classes_and_margin_violation():
     x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     assert SquaredEuclideanDistance()(x)[0, 1] == pytest.approx(25.0)
     assert EuclideanDistance()(x)[0, 1] == pytest.approx(5.0)
-    assert EuclideanDistance(normalize_embeddings=True)(torch.tensor([[2.0, 0.0], [0.0, 5.0]]))[0, 1] == pytest.approx(2**0.5)
+    assert EuclideanDistance(normalize_embeddings=True)(torch.tensor([[2.0, 0.0], [0.0, 5.0]]))[0, 1] == pytest.approx(
+        2**0.5
+    )
     # Distances: closer should be smaller; similarities: closer should be larger.
     assert float(EuclideanDistance().margin_violation(torch.tensor(1.0), torch.tensor(3.0), 0.5)) == pytest.approx(-1.5)
     assert float(CosineSimilarity().margin_violation(torch.tensor(0.9), torch.tensor(0.2), 0.5)) == pytest.approx(-0.2)
@@ -103,3 +105,25 @@ def test_non_finite_rows_are_named(function):
     y[3, 2] = float("-inf")
     with pytest.raises(ValueError, match=r"second set of embeddings contain NaN or inf in 1 of 4 rows \(3\)"):
         function(torch.randn(5, 3), y)
+
+
+def test_pair_primitives_flip_for_a_similarity():
+    values = torch.tensor([0.2, 0.9])
+    euclidean, cosine = EuclideanDistance(), CosineSimilarity()
+    assert torch.equal(euclidean.farther_than(values, 0.5), values - 0.5)
+    assert torch.equal(euclidean.closer_than(values, 0.5), 0.5 - values)
+    assert torch.equal(cosine.farther_than(values, 0.5), 0.5 - values)
+    assert torch.equal(cosine.closer_than(values, 0.5), values - 0.5)
+    assert torch.equal(euclidean.as_logits(values, 2.0), -2.0 * values)
+    assert torch.equal(cosine.as_logits(values, 2.0), 2.0 * values)
+
+
+def test_nca_with_a_similarity_is_the_softmax_of_scaled_cosines():
+    from dmlnotes.losses import NCALoss
+
+    x = torch.randn(6, 3, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    cos = pairwise_cosine_similarity(x).fill_diagonal_(float("-inf"))
+    p = torch.softmax(4.0 * cos, dim=1)
+    expected = -torch.log(torch.stack([p[i, (labels == labels[i]) & (torch.arange(6) != i)].sum() for i in range(6)]))
+    torch.testing.assert_close(NCALoss(scale=4.0, distance=CosineSimilarity())(x, labels), expected.mean())

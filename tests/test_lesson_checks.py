@@ -28,12 +28,21 @@ def test_a_typed_percentage_fails_unless_the_outputs_show_it():
 
 
 def test_each_end_of_a_range_must_be_measured():
-    assert numbers(notebook("Seeds 0-2 reached 78-80 % on glyphs.", printed="78.0 79.1")) == ["unmeasured percentage 80"]
+    assert numbers(notebook("Seeds 0-2 reached 78-80 % on glyphs.", printed="78.0 79.1")) == [
+        "unmeasured percentage 80"
+    ]
 
 
 def test_points_metric_values_times_and_steps_are_measured_looking():
-    problems = numbers(notebook("The gap is about 15 points. It reached R@1 0.757. One run takes 6.5 s. It collapses after 120 steps."))
-    assert problems == ["unmeasured points 15", "unmeasured metric value 0.757", "unmeasured time 6.5", "unmeasured steps 120"]
+    problems = numbers(
+        notebook("The gap is about 15 points. It reached R@1 0.757. One run takes 6.5 s. It collapses after 120 steps.")
+    )
+    assert problems == [
+        "unmeasured points 15",
+        "unmeasured metric value 0.757",
+        "unmeasured time 6.5",
+        "unmeasured steps 120",
+    ]
 
 
 def test_a_step_count_may_be_a_setting_in_the_code():
@@ -49,7 +58,9 @@ def test_rendered_markdown_counts_as_output():
 def test_literature_values_are_marked_by_their_source():
     assert numbers(notebook("The survey's best Recall@1 is 61.6 % (survey, Table 1).")) == []
     assert numbers(notebook("Zhang et al. find peaks near 4-5 % of the range.")) == []
-    assert numbers(notebook("Our best Recall@1 is 61.6 % on glyphs, like the survey.")) == ["unmeasured percentage 61.6"]
+    assert numbers(notebook("Our best Recall@1 is 61.6 % on glyphs, like the survey.")) == [
+        "unmeasured percentage 61.6"
+    ]
 
 
 def test_exercise_solutions_follow_the_same_rule():
@@ -81,7 +92,8 @@ def test_outputs_that_load_from_the_internet_are_found():
 
 
 def test_matplotlibs_animation_player_would_be_caught_and_ours_is_clean():
-    from matplotlib import animation, pyplot as plt
+    from matplotlib import animation
+    from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots()
     anim = animation.FuncAnimation(fig, lambda i: [], frames=2)
@@ -97,15 +109,20 @@ def lesson(takeaway_lines: int = 3, figure: bool = True, goals_first: bool = Fal
     if figure:
         figure_cell.outputs.append(new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"}))
     goals = new_markdown_cell("## Learning goals\n- a")
-    rest = [new_markdown_cell("## Exercises\n1. x\n<details><summary>Solution</summary>y</details>"),
-            new_markdown_cell("## Summary\n- s"), new_markdown_cell("## References\n- r")]
+    rest = [
+        new_markdown_cell("## Exercises\n1. x\n<details><summary>Solution</summary>y</details>"),
+        new_markdown_cell("## Summary\n- s"),
+        new_markdown_cell("## References\n- r"),
+    ]
     cells = [goals, takeaway, figure_cell] if goals_first else [takeaway, figure_cell, goals]
     return new_notebook(cells=cells + rest)
 
 
 def test_a_lesson_opens_with_its_takeaway_and_figure():
     assert lesson_checks.anatomy_problems(lesson()) == []
-    assert "the takeaway has 2 listed lines, expected 3" in str(lesson_checks.anatomy_problems(lesson(takeaway_lines=2)))
+    assert "the takeaway has 2 listed lines, expected 3" in str(
+        lesson_checks.anatomy_problems(lesson(takeaway_lines=2))
+    )
     assert "no figure" in str(lesson_checks.anatomy_problems(lesson(figure=False)))
     assert "after the learning goals" in str(lesson_checks.anatomy_problems(lesson(goals_first=True)))
     bare = new_notebook(cells=[new_markdown_cell("# Lesson")])

@@ -17,7 +17,9 @@ def load(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_number_in_prose_was_measured_by_the_notebook(path):
     problems = lesson_checks.unmeasured_numbers(load(path))
-    assert not problems, "numbers typed into markdown, not shown by an output nor marked as literature:\n" + "\n".join(map(str, problems))
+    assert not problems, "numbers typed into markdown, not shown by an output nor marked as literature:\n" + "\n".join(
+        map(str, problems)
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

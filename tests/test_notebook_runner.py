@@ -27,7 +27,10 @@ def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
 def test_cold_bench_gives_the_kernel_an_empty_comparison_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DMLNOTES_COMPARISON_CACHE", raising=False)  # as in `make test`, whatever the caller set
     path = tmp_path / "98_cache.ipynb"
-    code = "import os\nfrom dmlnotes.experiments.comparison import cache_dir\nd = cache_dir()\nassert 'dmlnotes-comparison-' in str(d) and not any(d.iterdir())"
+    code = (
+        "import os\nfrom dmlnotes.experiments.comparison import cache_dir\nd = cache_dir()\n"
+        "assert 'dmlnotes-comparison-' in str(d) and not any(d.iterdir())"
+    )
     notebook = new_notebook(cells=[new_code_cell(code)])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, path)

@@ -3,10 +3,10 @@ import os
 
 import pytest
 import torch
-from loss_testing import tiny_images
 
 from dmlnotes.experiments import temperature_sweep as ts
 from dmlnotes.parallel import WORKERS_ENV_VAR, available_cores, default_workers, run_jobs
+from loss_testing import tiny_images
 
 
 def seeded_training(seed: int, steps: int) -> tuple[int, list[float]]:
@@ -38,12 +38,16 @@ def test_a_sweep_does_not_depend_on_the_workers():
     # Sweep runs are single-threaded wherever they run (GLYPHS.cpu_threads == 1), so a
     # worker process computes exactly what this process computes.
     train, test = tiny_images(32, 4, seed=0), tiny_images(6, 3, seed=1)
-    config = dataclasses.replace(ts.GLYPHS, embedding_dim=8, steps=4, width=4, classes_per_batch=4, samples_per_class=2,
-                                 diagnostic_samples=20)
+    config = dataclasses.replace(
+        ts.GLYPHS, embedding_dim=8, steps=4, width=4, classes_per_batch=4, samples_per_class=2, diagnostic_samples=20
+    )
     assert config.cpu_threads == 1
-    sweeps = [ts.run_sweep([0.1, 1.0], [0], config, data=(train, test), device="cpu", workers=workers) for workers in (1, 2)]
+    sweeps = [
+        ts.run_sweep([0.1, 1.0], [0], config, data=(train, test), device="cpu", workers=workers) for workers in (1, 2)
+    ]
     assert [(r.temperature, r.recall_at_1, r.losses) for r in sweeps[0].runs] == [
-        (r.temperature, r.recall_at_1, r.losses) for r in sweeps[1].runs]
+        (r.temperature, r.recall_at_1, r.losses) for r in sweeps[1].runs
+    ]
 
 
 def test_default_workers(monkeypatch):

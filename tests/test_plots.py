@@ -91,7 +91,9 @@ def test_interactive_static_output_can_show_several_values(monkeypatch):
     calls = []
     monkeypatch.setenv(plots.STATIC_ENV_VAR, "1")
     controls = dict(margin=ipywidgets.FloatSlider(value=0.5), scale=ipywidgets.FloatSlider(value=2.0))
-    plots.interactive(lambda margin, scale: calls.append((margin, scale)), static_values={"margin": [0.1, 1.0]}, **controls)
+    plots.interactive(
+        lambda margin, scale: calls.append((margin, scale)), static_values={"margin": [0.1, 1.0]}, **controls
+    )
     assert calls == [(0.1, 2.0), (1.0, 2.0)]
     with pytest.raises(ValueError, match="one of the controls"):
         plots.interactive(lambda margin, scale: None, static_values={"alpha": [1]}, **controls)
@@ -107,8 +109,10 @@ def test_animation_player_loads_nothing_from_the_internet():
 def test_animation_frames_read_on_a_projector():
     anim = plots.animate_runs({"run": history_with(3)}, np.arange(12) % 3, max_frames=3, class_names=["a", "b", "c"])
     poster = re.search(r'src="data:image/png;base64,([^"]+)"', anim.html).group(1)
+    import base64
+    import io
+
     from PIL import Image
-    import base64, io
 
     width, _ = Image.open(io.BytesIO(base64.b64decode(poster))).size
     assert width >= 400  # 100 dpi: readable in the back row

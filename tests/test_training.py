@@ -51,8 +51,14 @@ def test_fit_is_repeatable_with_a_seed():
 def test_snapshots_before_every_n_steps_and_at_the_end():
     data = blobs()
     history = fit(
-        MLPEmbedding(8, 2), CentreLoss(4, 2), data, steps=25, snapshot_every=10,
-        snapshot_inputs=data.inputs[:12], device="cpu", progress=False,
+        MLPEmbedding(8, 2),
+        CentreLoss(4, 2),
+        data,
+        steps=25,
+        snapshot_every=10,
+        snapshot_inputs=data.inputs[:12],
+        device="cpu",
+        progress=False,
     )
     assert [s.step for s in history.snapshots] == [0, 10, 20, 25]
     assert history.snapshots[0].embeddings.shape == (12, 2)
@@ -64,8 +70,14 @@ def test_epochs_follow_the_sampler_and_callbacks_see_every_step():
     seen = []
     sampler = RandomBatchSampler(len(data), batch_size=16)
     history = fit(
-        MLPEmbedding(8, 2), CentreLoss(4, 2), data, batch_sampler=sampler, epochs=2,
-        callbacks=[lambda step, h: seen.append((step, h.steps))], device="cpu", progress=False,
+        MLPEmbedding(8, 2),
+        CentreLoss(4, 2),
+        data,
+        batch_sampler=sampler,
+        epochs=2,
+        callbacks=[lambda step, h: seen.append((step, h.steps))],
+        device="cpu",
+        progress=False,
     )
     assert history.steps == 2 * len(sampler) == 10
     assert seen == [(s, s) for s in range(1, 11)]
@@ -117,7 +129,7 @@ def test_fit_stops_at_the_first_non_finite_step_and_names_it():
 
         def compute_loss(self, embeddings, labels, indices_tuple):
             self.calls += 1
-            terms = (embeddings ** 2).sum(dim=1) * (float("inf") if self.calls == 3 else 1.0)
+            terms = (embeddings**2).sum(dim=1) * (float("inf") if self.calls == 3 else 1.0)
             return LossTerms(terms)
 
     seed_everything(0)

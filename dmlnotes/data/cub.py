@@ -39,7 +39,7 @@ def _lines(path: Path) -> list[str]:
     except UnicodeDecodeError as error:
         line_number = data[: error.start].count(b"\n") + 1
         raise ValueError(
-            f"{path}:{line_number}: expected UTF-8 text, got the byte {data[error.start:error.start + 1]!r}"
+            f"{path}:{line_number}: expected UTF-8 text, got the byte {data[error.start : error.start + 1]!r}"
         ) from None
 
 
@@ -73,7 +73,10 @@ def _read_class_ids(path: Path) -> dict[int, int]:
 
 
 def load_cub(
-    root: str | Path | None = None, split: str = "train", image_size: int = 224, augment: bool | None = None,
+    root: str | Path | None = None,
+    split: str = "train",
+    image_size: int = 224,
+    augment: bool | None = None,
     workers: int | None = None,
 ) -> ImageFileDataset:
     """The train (classes 1-100) or test (classes 101-200) half of CUB-200-2011.

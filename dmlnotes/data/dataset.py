@@ -82,7 +82,8 @@ class InMemoryDataset:
         check_class_ids(self.labels, self.class_names)
         if self.inputs.shape[0] != self.labels.shape[0]:
             raise ValueError(
-                f"inputs and labels disagree on the number of samples: {self.inputs.shape[0]} and {self.labels.shape[0]}"
+                "inputs and labels disagree on the number of samples: "
+                f"{self.inputs.shape[0]} and {self.labels.shape[0]}"
             )
         if not self.class_names:
             self.class_names = [str(c) for c in range(int(self.labels.max()) + 1 if len(self.labels) else 0)]
@@ -104,7 +105,9 @@ class InMemoryDataset:
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.inputs[index], self.labels[index]
 
-    def subset(self, indices: Sequence[int] | Tensor, relabel: bool = False, name: str | None = None) -> "InMemoryDataset":
+    def subset(
+        self, indices: Sequence[int] | Tensor, relabel: bool = False, name: str | None = None
+    ) -> InMemoryDataset:
         """The samples at ``indices``; with ``relabel`` the classes become ``0 .. C-1`` in sorted order."""
         index = torch.as_tensor(indices, dtype=torch.long)
         labels, names = subset_labels(self.labels[index], self.class_names, relabel)

@@ -117,14 +117,42 @@ class GlyphClass(NamedTuple):
 FONTS = tuple(
     GlyphFont(f"{family} {style}".strip(), family, filename)
     for family, files in [
-        ("DejaVu Sans", [("", "DejaVuSans"), ("Bold", "DejaVuSans-Bold"), ("Oblique", "DejaVuSans-Oblique"),
-                         ("Bold Oblique", "DejaVuSans-BoldOblique")]),
-        ("DejaVu Serif", [("", "DejaVuSerif"), ("Bold", "DejaVuSerif-Bold"), ("Italic", "DejaVuSerif-Italic"),
-                          ("Bold Italic", "DejaVuSerif-BoldItalic")]),
-        ("DejaVu Sans Mono", [("", "DejaVuSansMono"), ("Bold", "DejaVuSansMono-Bold"),
-                              ("Oblique", "DejaVuSansMono-Oblique"), ("Bold Oblique", "DejaVuSansMono-BoldOblique")]),
-        ("STIX General", [("", "STIXGeneral"), ("Bold", "STIXGeneralBol"), ("Italic", "STIXGeneralItalic"),
-                          ("Bold Italic", "STIXGeneralBolIta")]),
+        (
+            "DejaVu Sans",
+            [
+                ("", "DejaVuSans"),
+                ("Bold", "DejaVuSans-Bold"),
+                ("Oblique", "DejaVuSans-Oblique"),
+                ("Bold Oblique", "DejaVuSans-BoldOblique"),
+            ],
+        ),
+        (
+            "DejaVu Serif",
+            [
+                ("", "DejaVuSerif"),
+                ("Bold", "DejaVuSerif-Bold"),
+                ("Italic", "DejaVuSerif-Italic"),
+                ("Bold Italic", "DejaVuSerif-BoldItalic"),
+            ],
+        ),
+        (
+            "DejaVu Sans Mono",
+            [
+                ("", "DejaVuSansMono"),
+                ("Bold", "DejaVuSansMono-Bold"),
+                ("Oblique", "DejaVuSansMono-Oblique"),
+                ("Bold Oblique", "DejaVuSansMono-BoldOblique"),
+            ],
+        ),
+        (
+            "STIX General",
+            [
+                ("", "STIXGeneral"),
+                ("Bold", "STIXGeneralBol"),
+                ("Italic", "STIXGeneralItalic"),
+                ("Bold Italic", "STIXGeneralBolIta"),
+            ],
+        ),
     ]
     for style, stem in files
     for filename in [stem + ".ttf"]
@@ -205,13 +233,30 @@ LOOKALIKE_GROUPS = (
     "Ээ∋",
     "°∘",
     # Cyrillic lower case letters drawn as small capitals in upright fonts
-    "Дд", "Жж", "Ии", "Йй", "Лл", "Цц", "Чч", "Шш", "Щщ", "Ъъ", "Ыы", "Ьь", "Юю", "Яя",
-    "Љљ", "Њњ", "Џџ", "Ґґ", "Ѣѣ",
+    "Дд",
+    "Жж",
+    "Ии",
+    "Йй",
+    "Лл",
+    "Цц",
+    "Чч",
+    "Шш",
+    "Щщ",
+    "Ъъ",
+    "Ыы",
+    "Ьь",
+    "Юю",
+    "Яя",
+    "Љљ",
+    "Њњ",
+    "Џџ",
+    "Ґґ",
+    "Ѣѣ",
     # punctuation of the same shape
     "-−–—_‐",
     ".·•∙⋅●",
     ",’",
-    "\"″”",
+    '"″”',
     "*∗",
     "~∼",
     "/∕",
@@ -231,7 +276,7 @@ LOOKALIKE_GROUPS = (
 :func:`glyph_similarity` catches the near-identical pairs not listed."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font_path(font: GlyphFont) -> Path:
     """The font's file in matplotlib's ``mpl-data/fonts/ttf`` folder."""
     import matplotlib
@@ -256,7 +301,7 @@ def glyph_script(char: str) -> str:
     return "punctuation" if category.startswith("P") else "symbol"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _charmap(font: GlyphFont) -> frozenset[int]:
     from matplotlib.ft2font import FT2Font
 
@@ -299,7 +344,7 @@ def _fit_in_box(image, box: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(char: str, font: GlyphFont) -> tuple[int, np.ndarray | None]:
     """Draw the character once at a 64-pixel font size.
 
@@ -324,7 +369,7 @@ def canonical_glyph(char: str, font: GlyphFont) -> np.ndarray:
     return canonical / 255.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def covering_fonts(char: str) -> tuple[GlyphFont, ...]:
     """The available fonts whose character map holds ``char`` and that draw it with some ink."""
     return tuple(f for f in available_fonts() if ord(char) in _charmap(f) and _probe(char, f)[0] > 0)
@@ -495,8 +540,13 @@ def cache_path(root: str | os.PathLike | None, images_per_class: int, image_size
     """Where :func:`load_glyphs` keeps these images: ``<root>/glyphs-v<VERSION>-<hash of the arguments>.npz``."""
     folder = Path(root).expanduser() if root is not None else data_root()
     key = json.dumps(
-        {"version": VERSION, "images_per_class": images_per_class, "image_size": image_size, "seed": seed,
-         "fonts": _fonts_fingerprint()},
+        {
+            "version": VERSION,
+            "images_per_class": images_per_class,
+            "image_size": image_size,
+            "seed": seed,
+            "fonts": _fonts_fingerprint(),
+        },
         sort_keys=True,
     )
     return folder / f"glyphs-v{VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"

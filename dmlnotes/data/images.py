@@ -76,7 +76,9 @@ class ImageFileDataset:
         self.paths = [Path(p) for p in paths]
         self.labels = as_label_tensor(labels)
         if len(self.paths) != len(self.labels):
-            raise ValueError(f"paths and labels disagree on the number of samples: {len(self.paths)} and {len(self.labels)}")
+            raise ValueError(
+                f"paths and labels disagree on the number of samples: {len(self.paths)} and {len(self.labels)}"
+            )
         self.class_names = list(class_names)
         check_class_ids(self.labels, self.class_names)
         self.image_size = check_positive_int("image_size", image_size)
@@ -94,20 +96,33 @@ class ImageFileDataset:
         return len(self.paths)
 
     def __repr__(self) -> str:
-        return f"ImageFileDataset(name={self.name!r}, samples={len(self)}, classes={self.num_classes}, image_size={self.image_size})"
+        return (
+            f"ImageFileDataset(name={self.name!r}, samples={len(self)}, classes={self.num_classes}, "
+            f"image_size={self.image_size})"
+        )
 
     @property
     def num_classes(self) -> int:
         return int(torch.unique(self.labels).numel())
 
-    def subset(self, indices: Sequence[int] | Tensor, relabel: bool = False, name: str | None = None) -> "ImageFileDataset":
+    def subset(
+        self, indices: Sequence[int] | Tensor, relabel: bool = False, name: str | None = None
+    ) -> ImageFileDataset:
         """The samples at ``indices`` with the same image settings (a fresh augmentation generator
         seeded like this one); with ``relabel`` the classes become ``0 .. C-1`` in sorted order."""
         index = torch.as_tensor(indices, dtype=torch.long)
         labels, names = subset_labels(self.labels[index], self.class_names, relabel)
         return ImageFileDataset(
-            [self.paths[int(i)] for i in index], labels, names, image_size=self.image_size, grayscale=self.grayscale,
-            invert=self.invert, augment=self.augment, name=name or self.name, seed=self.seed, workers=self.workers,
+            [self.paths[int(i)] for i in index],
+            labels,
+            names,
+            image_size=self.image_size,
+            grayscale=self.grayscale,
+            invert=self.invert,
+            augment=self.augment,
+            name=name or self.name,
+            seed=self.seed,
+            workers=self.workers,
         )
 
     def get_batch(self, indices: Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
@@ -126,7 +141,9 @@ class ImageFileDataset:
         if not self.augment:
             return Augmentation()
         return Augmentation(
-            scale=float(self.rng.uniform(0.8, 1.0)), left=float(self.rng.random()), top=float(self.rng.random()),
+            scale=float(self.rng.uniform(0.8, 1.0)),
+            left=float(self.rng.random()),
+            top=float(self.rng.random()),
             flip=bool(self.rng.random() < 0.5),
         )
 

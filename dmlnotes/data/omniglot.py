@@ -53,5 +53,13 @@ def load_omniglot(
         class_names.append(f"{character.parent.name}/{character.name}")
     if not paths:
         raise DatasetNotFoundError(f"{folder} holds no <alphabet>/<character>/*.png files")
-    return ImageFileDataset(paths, labels, class_names, image_size=image_size, grayscale=True, invert=True,
-                            name=f"Omniglot ({split})", workers=workers)
+    return ImageFileDataset(
+        paths,
+        labels,
+        class_names,
+        image_size=image_size,
+        grayscale=True,
+        invert=True,
+        name=f"Omniglot ({split})",
+        workers=workers,
+    )

@@ -29,7 +29,9 @@ class ClassBalancedBatchSampler:
         seed: seed of the sampler's own generator (iterating twice gives new batches).
     """
 
-    def __init__(self, labels, classes_per_batch: int, samples_per_class: int, num_batches: int | None = None, seed: int = 0):
+    def __init__(
+        self, labels, classes_per_batch: int, samples_per_class: int, num_batches: int | None = None, seed: int = 0
+    ):
         labels = as_label_tensor(labels).numpy()
         if labels.size == 0:
             raise ValueError("labels are empty: a data set without samples gives no batch (is a split side empty?)")
@@ -37,7 +39,9 @@ class ClassBalancedBatchSampler:
         self.classes_per_batch = check_positive_int("classes_per_batch", classes_per_batch)
         self.samples_per_class = check_positive_int("samples_per_class", samples_per_class)
         if self.classes_per_batch > self.classes.size:
-            raise ValueError(f"classes_per_batch={classes_per_batch} but the labels hold only {self.classes.size} classes")
+            raise ValueError(
+                f"classes_per_batch={classes_per_batch} but the labels hold only {self.classes.size} classes"
+            )
         self.members = [np.flatnonzero(labels == c) for c in self.classes]
         self.batch_size = self.classes_per_batch * self.samples_per_class
         default_batches = max(len(labels) // self.batch_size, 1)

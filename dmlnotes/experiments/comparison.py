@@ -99,16 +99,23 @@ RECIPES: dict[str, Recipe] = {
         Recipe("contrastive", "02", lambda c, d: ContrastiveLoss(margin=1.0)),
         Recipe("triplet (all)", "03", lambda c, d: TripletLoss(margin=0.2), metric="cosine"),
         Recipe(
-            "triplet (semi-hard)", "03", lambda c, d: TripletLoss(margin=0.2),
-            make_miner=lambda: SemiHardNegativeMiner(margin=0.2), metric="cosine",
+            "triplet (semi-hard)",
+            "03",
+            lambda c, d: TripletLoss(margin=0.2),
+            make_miner=lambda: SemiHardNegativeMiner(margin=0.2),
+            metric="cosine",
         ),
         Recipe(
-            "triplet (batch-hard)", "03", lambda c, d: TripletLoss(margin=0.2),
-            make_miner=lambda: BatchHardMiner(), metric="cosine",
+            "triplet (batch-hard)",
+            "03",
+            lambda c, d: TripletLoss(margin=0.2),
+            make_miner=lambda: BatchHardMiner(),
+            metric="cosine",
         ),
         # Hermans et al.'s own convention: plain distances on unnormalised embeddings.
         Recipe(
-            "triplet (batch-hard, plain distance)", "03",
+            "triplet (batch-hard, plain distance)",
+            "03",
             lambda c, d: TripletLoss(margin=0.2, distance=EuclideanDistance(normalize_embeddings=False)),
             make_miner=lambda: BatchHardMiner(distance=EuclideanDistance(normalize_embeddings=False)),
         ),
@@ -117,10 +124,15 @@ RECIPES: dict[str, Recipe] = {
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
         Recipe("coupled clusters", "06", lambda c, d: CoupledClustersLoss(margin=1.0)),
         Recipe("proxy-NCA", "11", lambda c, d: ProxyNCALoss(c, d), loss_lr=1e-2, metric="cosine"),
-        Recipe("normalized softmax", "11", lambda c, d: NormSoftmaxLoss(c, d, temperature=0.05), loss_lr=1e-2, metric="cosine"),
+        Recipe(
+            "normalized softmax",
+            "11",
+            lambda c, d: NormSoftmaxLoss(c, d, temperature=0.05),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
     ]
 }
-
 
 
 @dataclass
@@ -161,20 +173,31 @@ def _train(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set,
     def measure(step: int, history) -> None:
         if step in lengths:
             embeddings = embed(model, test_set.inputs, device=device)  # eval mode, no randomness drawn
-            results.append(ComparisonResult(
-                name=recipe.name,
-                lesson=recipe.lesson,
-                seed=seed,
-                steps=step,
-                recall_at_1=recall_at_k(embeddings, test_set.labels, ks=1, metric=recipe.metric)[1],
-                map_at_r=map_at_r(embeddings, test_set.labels, metric=recipe.metric),
-                seconds=time.perf_counter() - start,
-                final_loss=float(np.mean(history.losses[-10:])),
-            ))
+            results.append(
+                ComparisonResult(
+                    name=recipe.name,
+                    lesson=recipe.lesson,
+                    seed=seed,
+                    steps=step,
+                    recall_at_1=recall_at_k(embeddings, test_set.labels, ks=1, metric=recipe.metric)[1],
+                    map_at_r=map_at_r(embeddings, test_set.labels, metric=recipe.metric),
+                    seconds=time.perf_counter() - start,
+                    final_loss=float(np.mean(history.losses[-10:])),
+                )
+            )
 
     fit(
-        model, loss_fn, train_set, miner=miner, batch_sampler=sampler, steps=max(lengths), lr=1e-3,
-        loss_lr=recipe.loss_lr, device=device, progress=False, callbacks=[measure],
+        model,
+        loss_fn,
+        train_set,
+        miner=miner,
+        batch_sampler=sampler,
+        steps=max(lengths),
+        lr=1e-3,
+        loss_lr=recipe.loss_lr,
+        device=device,
+        progress=False,
+        callbacks=[measure],
     )
     return results
 
@@ -199,7 +222,9 @@ def train_and_evaluate(
     (one seed, not cached: for exercises; lessons compare with :func:`compare`)."""
     if train_set is None or test_set is None:
         train_set, test_set = glyphs_split()
-    return _train(_resolve(recipe), seed, _check_lengths([steps]), get_device(device), train_set, test_set, embedding_dim)[0]
+    return _train(
+        _resolve(recipe), seed, _check_lengths([steps]), get_device(device), train_set, test_set, embedding_dim
+    )[0]
 
 
 # --- the cache ---------------------------------------------------------------------------
@@ -207,8 +232,18 @@ def train_and_evaluate(
 CACHE_ENV_VAR = "DMLNOTES_COMPARISON_CACHE"  # "0" turns the cache off; a folder moves it there
 _PACKAGE = Path(__file__).resolve().parents[1]
 # Code a result depends on; plots, notebooks and the runner do not change a result.
-_CODE_FILES = ("losses", "miners", "data", "training.py", "models.py", "distances.py", "indices.py",
-               "checks.py", "metrics.py", "device.py")
+_CODE_FILES = (
+    "losses",
+    "miners",
+    "data",
+    "training.py",
+    "models.py",
+    "distances.py",
+    "indices.py",
+    "checks.py",
+    "metrics.py",
+    "device.py",
+)
 
 
 def cache_dir() -> Path:
@@ -265,14 +300,19 @@ def _data_fingerprint(dataset) -> str:
 def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim) -> dict:
     return {
         "recipe": {
-            "name": recipe.name, "lesson": recipe.lesson, "samples_per_class": recipe.samples_per_class,
-            "loss_lr": recipe.loss_lr, "metric": recipe.metric,
+            "name": recipe.name,
+            "lesson": recipe.lesson,
+            "samples_per_class": recipe.samples_per_class,
+            "loss_lr": recipe.loss_lr,
+            "metric": recipe.metric,
             "loss": _settings(recipe.make_loss(train_set.num_classes, embedding_dim)),
             "miner": _settings(recipe.make_miner() if recipe.make_miner else None),
         },
-        "seed": seed, "lengths": list(lengths),
+        "seed": seed,
+        "lengths": list(lengths),
         "setup": {"embedding_dim": embedding_dim, "batch_size": BATCH_SIZE, "width": WIDTH},
-        "train_data": _data_fingerprint(train_set), "test_data": _data_fingerprint(test_set),
+        "train_data": _data_fingerprint(train_set),
+        "test_data": _data_fingerprint(test_set),
         "code": _code_fingerprint(),
     }
 
@@ -313,7 +353,13 @@ def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_d
 
 
 def _runs(
-    recipes: Sequence[Recipe], seeds: Sequence[int], lengths, device, train_set, test_set, embedding_dim,
+    recipes: Sequence[Recipe],
+    seeds: Sequence[int],
+    lengths,
+    device,
+    train_set,
+    test_set,
+    embedding_dim,
     cache: bool | None,
 ) -> list[list[ComparisonResult]]:
     """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, else
@@ -440,7 +486,9 @@ class Comparison:
         difference = 100 * (self.mean(a, steps, metric) - self.mean(b, steps, metric))
         return f"{difference:.1f} points (spread {100 * (self.std(a, steps, metric) + self.std(b, steps, metric)):.1f})"
 
-    def assert_beats(self, a: str, b: str, steps: int | Sequence[int] | None = None, metric: str = "recall_at_1") -> None:
+    def assert_beats(
+        self, a: str, b: str, steps: int | Sequence[int] | None = None, metric: str = "recall_at_1"
+    ) -> None:
         """Assert "a beats b" at one length, several, or (``steps=None``) every measured length."""
         for length in self.lengths if steps is None else np.atleast_1d(steps).tolist():
             if not self.beats(a, b, length, metric):
@@ -453,7 +501,7 @@ class Comparison:
     def rank_changes(self, metric: str = "recall_at_1") -> list[tuple[str, str]]:
         """Pairs (a, b) with a ahead of b at the first length and behind it at the last."""
         first, last = self.ranking(self.lengths[0], metric), self.ranking(self.lengths[-1], metric)
-        return [(a, b) for i, a in enumerate(first) for b in first[i + 1:] if last.index(a) > last.index(b)]
+        return [(a, b) for i, a in enumerate(first) for b in first[i + 1 :] if last.index(a) > last.index(b)]
 
     def table(self) -> str:
         """Plain text: lesson, recipe, then R@1 and MAP@R as mean ± std (%) at each length."""
@@ -475,20 +523,29 @@ class Comparison:
     def ranking_report(self, metric: str = "recall_at_1") -> str:
         """Markdown: the ranking at each length and the pairs whose order changes."""
         lines = [
-            f"- after {steps} steps: " + " > ".join(
-                f"{name} ({100 * self.mean(name, steps, metric):.1f})" for name in self.ranking(steps, metric)
-            )
+            f"- after {steps} steps: "
+            + " > ".join(f"{name} ({100 * self.mean(name, steps, metric):.1f})" for name in self.ranking(steps, metric))
             for steps in self.lengths
         ]
         changes = self.rank_changes(metric)
         if changes:
-            lines.append(f"- the order changes between {self.lengths[0]} and {self.lengths[-1]} steps for: "
-                         + "; ".join(f"{a} and {b}" for a, b in changes))
+            lines.append(
+                f"- the order changes between {self.lengths[0]} and {self.lengths[-1]} steps for: "
+                + "; ".join(f"{a} and {b}" for a, b in changes)
+            )
         else:
-            lines.append(f"- the ranking by mean {METRICS[metric]} is the same at {self.lengths[0]} and {self.lengths[-1]} steps")
+            lines.append(
+                f"- the ranking by mean {METRICS[metric]} is the same at {self.lengths[0]} and {self.lengths[-1]} steps"
+            )
         return "\n".join(lines)
 
-    def plot(self, highlight: str | Sequence[str] | None = None, metric: str = "recall_at_1", ax=None, title: str = "Only the loss changes"):
+    def plot(
+        self,
+        highlight: str | Sequence[str] | None = None,
+        metric: str = "recall_at_1",
+        ax=None,
+        title: str = "Only the loss changes",
+    ):
         """Horizontal bars of the mean at each length, one dot per seed; ``highlight``: this lesson's recipes;
         ``title``: what the runs share or vary (the seeds and lengths are added to it)."""
         from ..plots import ROLE_COLORS
@@ -501,17 +558,27 @@ class Comparison:
             offset = (index - (len(self.lengths) - 1) / 2) * height
             for y, name in enumerate(self.names):
                 color = ROLE_COLORS["highlight" if name in highlighted else "other"]
-                ax.barh(y + offset, 100 * self.mean(name, steps, metric), height=height * 0.9, color=color,
-                        alpha=1.0 if index == len(self.lengths) - 1 else 0.55, xerr=100 * self.std(name, steps, metric),
-                        error_kw={"elinewidth": 1, "capsize": 2})
-                ax.plot(100 * self.values(name, steps, metric), np.full(len(self.seeds), y + offset), "k.", markersize=4)
+                ax.barh(
+                    y + offset,
+                    100 * self.mean(name, steps, metric),
+                    height=height * 0.9,
+                    color=color,
+                    alpha=1.0 if index == len(self.lengths) - 1 else 0.55,
+                    xerr=100 * self.std(name, steps, metric),
+                    error_kw={"elinewidth": 1, "capsize": 2},
+                )
+                ax.plot(
+                    100 * self.values(name, steps, metric), np.full(len(self.seeds), y + offset), "k.", markersize=4
+                )
         ax.set_yticks(range(len(self.names)))
         lessons = {r.name: r.lesson for r in self.results}
         ax.set_yticklabels([f"{lessons[n]} {n}" for n in self.names], fontsize=10)
         ax.invert_yaxis()
         ax.set_xlabel(f"{METRICS[metric]} on glyphs test classes (%)", fontsize=10)
         ax.set_xlim(0, 100)
-        shades = " / ".join(f"{'dark' if i == len(self.lengths) - 1 else 'light'}: {s} steps" for i, s in enumerate(self.lengths))
+        shades = " / ".join(
+            f"{'dark' if i == len(self.lengths) - 1 else 'light'}: {s} steps" for i, s in enumerate(self.lengths)
+        )
         ax.set_title(f"{title}; mean ± std over seeds {self.seeds}, dots: seeds ({shades})", fontsize=10)
         return ax
 

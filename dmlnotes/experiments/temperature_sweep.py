@@ -132,8 +132,16 @@ class SweepConfig:
     def __post_init__(self):
         if self.name not in SETUPS:
             raise ValueError(f"setup must be one of {SETUPS}, got {self.name!r}")
-        for name in ("embedding_dim", "steps", "classes_per_batch", "samples_per_class", "width", "image_size",
-                     "eval_batch_size", "diagnostic_samples"):
+        for name in (
+            "embedding_dim",
+            "steps",
+            "classes_per_batch",
+            "samples_per_class",
+            "width",
+            "image_size",
+            "eval_batch_size",
+            "diagnostic_samples",
+        ):
             check_positive_int(name, getattr(self, name))
         check_non_negative_int("warmup_steps", self.warmup_steps)
         check_positive("lr", self.lr)
@@ -146,16 +154,32 @@ class SweepConfig:
             check_positive_int("cpu_threads", self.cpu_threads)
 
 
-GLYPHS = SweepConfig(name="glyphs", embedding_dim=64, steps=300, lr=0.01, classes_per_batch=16, samples_per_class=4, width=16,
-                     cpu_threads=1)
+GLYPHS = SweepConfig(
+    name="glyphs",
+    embedding_dim=64,
+    steps=300,
+    lr=0.01,
+    classes_per_batch=16,
+    samples_per_class=4,
+    width=16,
+    cpu_threads=1,
+)
 """The CPU setup: glyphs, ConvEmbedding (width 16, 64-d) from scratch, 16 x 4 batches, 300 SGD steps, 1 CPU thread."""
 
 CUB_TRAIN_IMAGES = 5864
 CUB_STEPS_PER_EPOCH = CUB_TRAIN_IMAGES // 75
 CUB = SweepConfig(
-    name="cub", embedding_dim=2048, steps=30 * CUB_STEPS_PER_EPOCH, warmup_steps=CUB_STEPS_PER_EPOCH, lr=0.001,
-    lr_drop_steps=(15 * CUB_STEPS_PER_EPOCH,), classes_per_batch=3, samples_per_class=25, image_size=224,
-    eval_batch_size=128, diagnostic_samples=750,
+    name="cub",
+    embedding_dim=2048,
+    steps=30 * CUB_STEPS_PER_EPOCH,
+    warmup_steps=CUB_STEPS_PER_EPOCH,
+    lr=0.001,
+    lr_drop_steps=(15 * CUB_STEPS_PER_EPOCH,),
+    classes_per_batch=3,
+    samples_per_class=25,
+    image_size=224,
+    eval_batch_size=128,
+    diagnostic_samples=750,
 )
 """Zhai & Wu's CUB-200-2011 recipe: one warm-up epoch, then 30 epochs (78 steps each) with a tenfold drop after 15."""
 
@@ -216,9 +240,20 @@ class RunResult:
     model: nn.Module | None = field(default=None, repr=False, compare=False)
     loss_fn: NormSoftmaxLoss | None = field(default=None, repr=False, compare=False)
 
-    SUMMARY_FIELDS = ("temperature", "seed", "recall_at_1", "final_loss", "train_accuracy", "median_p_true",
-                      "hard_share", "top_negative_share", "mean_gradient_norm", "mean_feature_gradient_norm",
-                      "seconds", "finite")
+    SUMMARY_FIELDS = (
+        "temperature",
+        "seed",
+        "recall_at_1",
+        "final_loss",
+        "train_accuracy",
+        "median_p_true",
+        "hard_share",
+        "top_negative_share",
+        "mean_gradient_norm",
+        "mean_feature_gradient_norm",
+        "seconds",
+        "finite",
+    )
 
     @property
     def p_true(self) -> np.ndarray | None:
@@ -260,7 +295,8 @@ class SweepResult:
         return np.array([100 * self.values(temperature=t).mean() for t in self.temperatures])
 
     def spread_recall(self) -> np.ndarray:
-        """Standard deviation over seeds (ddof=0: half the range for two seeds) of Recall@1 in percent per temperature."""
+        """Standard deviation over seeds (ddof=0: half the range for two seeds) of Recall@1, in percent,
+        per temperature."""
         return np.array([100 * self.values(temperature=t).std() for t in self.temperatures])
 
     def best_temperature(self) -> float:
@@ -320,15 +356,20 @@ class SweepResult:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "SweepResult":
+    def load(cls, path: str | Path) -> SweepResult:
         """Read a file written by :meth:`save` (per-sample arrays are not stored)."""
         path = Path(path)
         if path.suffix == ".json":
             data = json.loads(path.read_text())
             config = dict(data["config"])
             config["lr_drop_steps"] = tuple(config.get("lr_drop_steps", ()))
-            return cls(data["setup"], SweepConfig(**config), [_run_from(row) for row in data["runs"]],
-                       data.get("device", "?"), float(data.get("seconds", 0.0)))
+            return cls(
+                data["setup"],
+                SweepConfig(**config),
+                [_run_from(row) for row in data["runs"]],
+                data.get("device", "?"),
+                float(data.get("seconds", 0.0)),
+            )
         if path.suffix == ".csv":
             with path.open(newline="") as handle:
                 rows = list(csv.DictReader(handle))
@@ -397,8 +438,7 @@ def load_data(config: SweepConfig, root: str | Path | None = None):
         return glyphs_split()
     from ..data import load_cub
 
-    return (load_cub(root, "train", image_size=config.image_size),
-            load_cub(root, "test", image_size=config.image_size))
+    return (load_cub(root, "train", image_size=config.image_size), load_cub(root, "test", image_size=config.image_size))
 
 
 def default_model_factory(config: SweepConfig) -> Callable[[int], nn.Module]:
@@ -438,8 +478,13 @@ def diagnostic_batches(train_set, config: SweepConfig) -> list[list[int]]:
     """The training batches on which the training signal is measured: P x K batches as in
     training, from a sampler with a fixed seed, so every run is measured on the same images."""
     batch_size = config.classes_per_batch * config.samples_per_class
-    sampler = ClassBalancedBatchSampler(train_set.labels, config.classes_per_batch, config.samples_per_class,
-                                        num_batches=max(math.ceil(config.diagnostic_samples / batch_size), 1), seed=12345)
+    sampler = ClassBalancedBatchSampler(
+        train_set.labels,
+        config.classes_per_batch,
+        config.samples_per_class,
+        num_batches=max(math.ceil(config.diagnostic_samples / batch_size), 1),
+        seed=12345,
+    )
     return list(sampler)
 
 
@@ -487,12 +532,17 @@ def training_signal(model: nn.Module, loss_fn: NormSoftmaxLoss, train_set, batch
             parts["embedding_gradient_norm"].append(embedding_gradient(embeddings, weights, labels, alpha).norm(dim=1))
             features = F.normalize(embeddings, dim=1)
             parts["feature_gradient_norm"].append(
-                feature_gradient(features, F.normalize(weights, dim=1), labels, alpha).norm(dim=1))
+                feature_gradient(features, F.normalize(weights, dim=1), labels, alpha).norm(dim=1)
+            )
             # max over wrong classes / total on wrong classes; 1 - p_true can round to 0 in float32.
             parts["top_negative_share"].append(wrong.max(dim=1).values / wrong.sum(dim=1).clamp_min(1e-30))
     arrays = {name: torch.cat(values).cpu() for name, values in parts.items()}
-    return TrainingSignal(**{name: value.numpy() if value.dtype == torch.bool else value.double().numpy()
-                             for name, value in arrays.items()})
+    return TrainingSignal(
+        **{
+            name: value.numpy() if value.dtype == torch.bool else value.double().numpy()
+            for name, value in arrays.items()
+        }
+    )
 
 
 def hard_share(p_true: np.ndarray, gradient_norms: np.ndarray, fraction: float = HARD_FRACTION) -> float:
@@ -511,8 +561,13 @@ def hard_share(p_true: np.ndarray, gradient_norms: np.ndarray, fraction: float =
 
 
 def train_one(
-    config: SweepConfig, temperature: float, seed: int, train_set, test_set,
-    model_factory: Callable[[int], nn.Module], device: torch.device,
+    config: SweepConfig,
+    temperature: float,
+    seed: int,
+    train_set,
+    test_set,
+    model_factory: Callable[[int], nn.Module],
+    device: torch.device,
 ) -> tuple[RunResult, nn.Module, NormSoftmaxLoss]:
     """Train one network at ``temperature`` with ``seed`` and measure it."""
     start = time.perf_counter()
@@ -524,8 +579,16 @@ def train_one(
     if config.warmup_steps:
         # Zhai & Wu's warm-up: only the layers that are not pretrained, and the class weights.
         warmup = _sgd(_new_parameters(model) + list(loss_fn.parameters()), config)
-        history = fit(model, loss_fn, train_set, batch_sampler=sampler, steps=config.warmup_steps,
-                      optimizer=warmup, device=device, progress=False)
+        history = fit(
+            model,
+            loss_fn,
+            train_set,
+            batch_sampler=sampler,
+            steps=config.warmup_steps,
+            optimizer=warmup,
+            device=device,
+            progress=False,
+        )
         losses += history.losses
     optimizer = _sgd(list(model.parameters()) + list(loss_fn.parameters()), config)
     drops = set(config.lr_drop_steps)
@@ -535,22 +598,39 @@ def train_one(
             for group in optimizer.param_groups:
                 group["lr"] *= config.lr_drop_factor
 
-    history = fit(model, loss_fn, train_set, batch_sampler=sampler, steps=config.steps, optimizer=optimizer,
-                  device=device, callbacks=[drop_learning_rate], progress=False)
+    history = fit(
+        model,
+        loss_fn,
+        train_set,
+        batch_sampler=sampler,
+        steps=config.steps,
+        optimizer=optimizer,
+        device=device,
+        callbacks=[drop_learning_rate],
+        progress=False,
+    )
     losses += history.losses
     finite = bool(np.isfinite(losses).all())
     embeddings = embed(model, test_set, batch_size=config.eval_batch_size, device=device)
-    recall = recall_at_k(embeddings, test_set.labels, ks=1, metric="cosine")[1] if torch.isfinite(embeddings).all() else 0.0
+    recall = (
+        recall_at_k(embeddings, test_set.labels, ks=1, metric="cosine")[1] if torch.isfinite(embeddings).all() else 0.0
+    )
     signal = training_signal(model, loss_fn, train_set, diagnostic_batches(train_set, config), device=device)
     result = RunResult(
-        temperature=float(temperature), seed=int(seed), recall_at_1=float(recall),
-        final_loss=float(np.mean(losses[-10:])), train_accuracy=float(signal.correct.mean()),
+        temperature=float(temperature),
+        seed=int(seed),
+        recall_at_1=float(recall),
+        final_loss=float(np.mean(losses[-10:])),
+        train_accuracy=float(signal.correct.mean()),
         median_p_true=float(np.median(signal.p_true)),
         hard_share=hard_share(signal.p_true, signal.embedding_gradient_norm),
         top_negative_share=float(np.mean(signal.top_negative_share)),
         mean_gradient_norm=float(signal.embedding_gradient_norm.mean()),
         mean_feature_gradient_norm=float(signal.feature_gradient_norm.mean()),
-        seconds=time.perf_counter() - start, finite=finite, losses=losses, signal=signal,
+        seconds=time.perf_counter() - start,
+        finite=finite,
+        losses=losses,
+        signal=signal,
     )
     return result, model, loss_fn
 
@@ -606,8 +686,11 @@ def run_sweep(
         check_cub_device(device, allow_cpu)
     model_factory = model_factory or default_model_factory(config)
     start = time.perf_counter()
-    jobs = [(config, temperature, seed, train_set, test_set, model_factory, device)
-            for temperature in temperatures for seed in seeds]
+    jobs = [
+        (config, temperature, seed, train_set, test_set, model_factory, device)
+        for temperature in temperatures
+        for seed in seeds
+    ]
     with _cpu_threads(config.cpu_threads):  # each worker process runs single-threaded anyway
         trained = run_jobs(train_one, jobs, workers, device)
     runs = []
@@ -616,8 +699,11 @@ def run_sweep(
             run.model, run.loss_fn = model, loss_fn
         runs.append(run)
         if verbose:
-            print(f"T={run.temperature:<6g} seed={run.seed:<3d} R@1={100 * run.recall_at_1:5.1f}%  "
-                  f"loss={run.final_loss:8.3f}  {run.seconds:6.1f} s", flush=True)
+            print(
+                f"T={run.temperature:<6g} seed={run.seed:<3d} R@1={100 * run.recall_at_1:5.1f}%  "
+                f"loss={run.final_loss:8.3f}  {run.seconds:6.1f} s",
+                flush=True,
+            )
     return SweepResult(config.name, config, runs, str(device), time.perf_counter() - start)
 
 
@@ -645,12 +731,32 @@ def plot_sweep(result: SweepResult, ax=None, reference: bool = True, title: str 
     temperatures = np.array(result.temperatures)
     values = 100 * result.values()
     for column in range(values.shape[1]):
-        ax.plot(temperatures, values[:, column], "o", color=ROLE_COLORS["ours"], alpha=0.45, markersize=4,
-                label="one seed" if column == 0 else None)
-    ax.errorbar(temperatures, result.mean_recall(), yerr=result.spread_recall(), color=ROLE_COLORS["ours"], marker="o",
-                capsize=3, label=f"{result.setup}: mean $\\pm$ std over {values.shape[1]} seeds")
+        ax.plot(
+            temperatures,
+            values[:, column],
+            "o",
+            color=ROLE_COLORS["ours"],
+            alpha=0.45,
+            markersize=4,
+            label="one seed" if column == 0 else None,
+        )
+    ax.errorbar(
+        temperatures,
+        result.mean_recall(),
+        yerr=result.spread_recall(),
+        color=ROLE_COLORS["ours"],
+        marker="o",
+        capsize=3,
+        label=f"{result.setup}: mean $\\pm$ std over {values.shape[1]} seeds",
+    )
     if reference:
-        ax.plot(TABLE1_TEMPERATURES, TABLE1_RECALL_AT_1, "s--", color=ROLE_COLORS["paper"], label="survey Table 1 (CUB-200-2011)")
+        ax.plot(
+            TABLE1_TEMPERATURES,
+            TABLE1_RECALL_AT_1,
+            "s--",
+            color=ROLE_COLORS["paper"],
+            label="survey Table 1 (CUB-200-2011)",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("temperature T (log scale)")
     ax.set_ylabel("Recall@1 on test classes (%)")
@@ -674,12 +780,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recall@1 of the normalised softmax against its temperature (the survey's Table 1).",
     )
     parser.add_argument("--setup", choices=SETUPS, default="glyphs", help="glyphs (CPU, minutes) or cub (GPU, hours)")
-    parser.add_argument("--temperatures", type=_positive_float, nargs="+", default=list(TABLE1_TEMPERATURES),
-                        help="temperatures to train (default: Table 1's seven)")
+    parser.add_argument(
+        "--temperatures",
+        type=_positive_float,
+        nargs="+",
+        default=list(TABLE1_TEMPERATURES),
+        help="temperatures to train (default: Table 1's seven)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per temperature (default: 0 1)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results file, .json or .csv (default: data/temperature_sweep_<setup>.json)")
-    parser.add_argument("--data-root", type=Path, default=None, help="the CUB_200_2011 folder (default: data/CUB_200_2011)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results file, .json or .csv (default: data/temperature_sweep_<setup>.json)",
+    )
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="the CUB_200_2011 folder (default: data/CUB_200_2011)"
+    )
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu, ... (default: the best available)")
     parser.add_argument("--steps", type=int, default=None, help="override the setup's number of steps (after warm-up)")
     parser.add_argument("--warmup-steps", type=int, default=None, help="override the setup's warm-up steps")
@@ -697,23 +814,36 @@ def main(argv: Sequence[str] | None = None, *, model_factory: Callable[[int], nn
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    overrides = {name: value for name, value in (("steps", args.steps), ("warmup_steps", args.warmup_steps),
-                                                 ("embedding_dim", args.dim),
-                                                 ("image_size", args.image_size)) if value is not None}
+    overrides = {
+        name: value
+        for name, value in (
+            ("steps", args.steps),
+            ("warmup_steps", args.warmup_steps),
+            ("embedding_dim", args.dim),
+            ("image_size", args.image_size),
+        )
+        if value is not None
+    }
     out = args.out if args.out is not None else data_root() / f"temperature_sweep_{args.setup}.json"
     try:
         config = dataclasses.replace(CONFIGS[args.setup], **overrides)
         if out.suffix not in (".json", ".csv"):
             raise ValueError(f"--out must end in .json or .csv, got {out.name!r}")
-        result = run_sweep(args.temperatures, args.seeds, config, root=args.data_root, model_factory=model_factory,
-                           device=args.device, allow_cpu=args.allow_cpu, verbose=True)
+        result = run_sweep(
+            args.temperatures,
+            args.seeds,
+            config,
+            root=args.data_root,
+            model_factory=model_factory,
+            device=args.device,
+            allow_cpu=args.allow_cpu,
+            verbose=True,
+        )
     except (ValueError, DatasetNotFoundError, RuntimeError, ImportError) as error:
         parser.exit(1, f"{parser.prog}: error: {error}\n")
     print(result.format_table())
-    try:
+    with contextlib.suppress(ValueError):  # fewer than 3 of Table 1's temperatures: no correlation
         print(f"Spearman rank correlation with Table 1: {result.spearman_with_table1():.2f}")
-    except ValueError:  # fewer than 3 of Table 1's temperatures
-        pass
     print(f"wrote {result.save(out)} ({result.seconds:.0f} s on {result.device})")
     return 0
 

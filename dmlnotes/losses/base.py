@@ -102,7 +102,7 @@ class LossTerms:
     penalty: Tensor | None = None
 
     @classmethod
-    def none(cls, embeddings: Tensor, what: str) -> "LossTerms":
+    def none(cls, embeddings: Tensor, what: str) -> LossTerms:
         """No term at all: the batch has nothing to learn from."""
         return cls(embeddings.new_zeros(0), what)
 

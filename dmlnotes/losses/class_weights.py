@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_class_labels, check_integer, check_positive, check_positive_int
-from .base import LossTerms, MetricLoss
+from .base import MetricLoss
 
 
 def init_class_weights(num_classes: int, embedding_dim: int) -> nn.Parameter:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_non_negative
-from ..distances import pairwise_squared_euclidean
+from ..distances import Distance, SquaredEuclideanDistance, check_distance
 from .base import LossTerms, MetricLoss
 
 
@@ -31,8 +31,10 @@ class CoupledClustersLoss(MetricLoss):
     negative ``n* = argmin_n ||f_n - c_p||^2``, and the per-sample hinge of eq. (6).
 
     Conventions:
-        * Squared Euclidean distances, as in eq. (6); embeddings not normalised by
-          default (``normalize_embeddings=True`` puts them on the unit sphere).
+        * Squared Euclidean distances, as in eq. (6) (default ``distance=SquaredEuclideanDistance()``);
+          embeddings not normalised by default (``SquaredEuclideanDistance(normalize_embeddings=True)``
+          puts them on the unit sphere before the centres are taken; the centres themselves are
+          not renormalised).
         * Reduction: eq. (6) *sums* over the members of a positive set; the loss is the
           mean of these per-class sums over the positive sets of the batch (so it does
           not grow with the number of classes, but does with the samples per class).
@@ -56,7 +58,8 @@ class CoupledClustersLoss(MetricLoss):
         margin: ``alpha >= 0``, in units of squared distance. Default 1.0 (the survey gives
             no value).
         detach_center: stop the gradient through the centres.
-        normalize_embeddings: L2-normalise the embeddings first.
+        distance: a ``dmlnotes.distances.Distance`` that is not a similarity (default
+            ``SquaredEuclideanDistance()``); the margin is in its units.
         warn_if_empty: warn when the batch has no positive set with a negative.
         reduction: ``"mean"`` (default): the members' hinges summed, divided by the number
             of positive sets (eq. (6) is a sum within each set, averaged over the sets);
@@ -73,20 +76,24 @@ class CoupledClustersLoss(MetricLoss):
         self,
         margin: float = 1.0,
         detach_center: bool = False,
-        normalize_embeddings: bool = False,
+        distance: Distance | None = None,
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
         super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         self.margin = check_non_negative("margin", margin)
         self.detach_center = bool(detach_center)
-        self.normalize_embeddings = bool(normalize_embeddings)
+        self.distance = check_distance(distance, SquaredEuclideanDistance())
+        if self.distance.is_similarity:
+            raise ValueError(
+                "CoupledClustersLoss needs a distance (nearest negative = smallest value), not a similarity"
+            )
 
     takes_indices_tuple = False
     compares_with = "its class centre and the nearest negative of each class (the loss mines them itself)"
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None) -> Tensor:
-        if self.normalize_embeddings:
+        if self.distance.normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=1)
         n = labels.shape[0]
         _, class_of, class_sizes = torch.unique(labels, return_inverse=True, return_counts=True)
@@ -97,7 +104,7 @@ class CoupledClustersLoss(MetricLoss):
         centres = weights @ embeddings  # eq. (5): the mean of each class
         if self.detach_center:
             centres = centres.detach()
-        to_centres = pairwise_squared_euclidean(centres, embeddings)  # (classes, batch)
+        to_centres = self.distance.pairwise(centres, embeddings)  # (classes, batch); centres as they are
 
         is_positive_set = (class_sizes >= 2) & (class_sizes < n)  # at least two members and one negative
         if not bool(is_positive_set.any()):
@@ -115,7 +122,4 @@ class CoupledClustersLoss(MetricLoss):
         return LossTerms(hinge, what="class member", mean_over=is_positive_set.sum())
 
     def extra_repr(self) -> str:
-        return (
-            f"margin={self.margin}, detach_center={self.detach_center}, "
-            f"normalize_embeddings={self.normalize_embeddings}"
-        )
+        return f"margin={self.margin}, detach_center={self.detach_center}, {super().extra_repr()}"

@@ -44,12 +44,17 @@ class HeatedUpSoftmaxLoss(NormSoftmaxLoss):
     """
 
     def __init__(
-        self, num_classes: int, embedding_dim: int, alpha: float = 16.0, warn_if_empty: bool = False,
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        alpha: float = 16.0,
+        warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
         alpha = check_positive("alpha", alpha)
-        super().__init__(num_classes, embedding_dim, temperature=1.0 / alpha, warn_if_empty=warn_if_empty,
-                         reduction=reduction)
+        super().__init__(
+            num_classes, embedding_dim, temperature=1.0 / alpha, warn_if_empty=warn_if_empty, reduction=reduction
+        )
         self.alpha = alpha  # stored exactly; the temperature is derived from it
 
     @property

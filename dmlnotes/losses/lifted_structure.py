@@ -18,11 +18,10 @@ because the nested hard maxima led to poor local optima.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_choice, check_non_negative
-from ..distances import pairwise_euclidean
+from ..distances import Distance, EuclideanDistance, check_distance
 from ..indices import check_indices_tuple, pairs_from_indices
 from .base import LossTerms, MetricLoss, label_masks
 
@@ -34,9 +33,9 @@ class LiftedStructureLoss(MetricLoss):
 
     Conventions:
         * ``D`` is the plain Euclidean distance ``||f_i - f_j||`` (not squared), as in the
-          paper, with a finite gradient at zero distance (:func:`dmlnotes.distances.pairwise_euclidean`).
+          paper, with a finite gradient at zero distance (default ``distance=EuclideanDistance()``).
         * Embeddings are not normalised by default (Song et al. use the raw embedding);
-          ``normalize_embeddings=True`` puts them on the unit sphere first.
+          ``distance=EuclideanDistance(normalize_embeddings=True)`` puts them on the unit sphere first.
         * ``P`` is the set of *unordered* positive pairs ``{i, j}``, each counted once, and
           ``N(i)`` the samples with a label different from ``i``'s. This is the paper's
           convention: its reference Caffe layer loops over ``j > i`` and divides the sum of
@@ -56,7 +55,7 @@ class LiftedStructureLoss(MetricLoss):
           averaged by its default ``MeanReducer`` this equals our value. Its default
           distance is ``LpDistance()`` with ``normalize_embeddings=True``: pass
           ``LpDistance(normalize_embeddings=False)`` to match our default, or use
-          ``normalize_embeddings=True`` here. Its ``pos_margin`` (``D_ij - pos_margin``)
+          ``EuclideanDistance(normalize_embeddings=True)`` here. Its ``pos_margin`` (``D_ij - pos_margin``)
           has no counterpart in the paper. It has no hard form.
         * ``GeneralizedLiftedStructureLoss`` (Hermans et al. 2017, p. 4) is a different
           loss: per *anchor* ``[LSE_p (D_ap - pos_margin) + LSE_n (neg_margin - D_an)]_+``,
@@ -65,7 +64,8 @@ class LiftedStructureLoss(MetricLoss):
     Args:
         margin: ``alpha >= 0``, in units of (plain) Euclidean distance.
         form: ``"smooth"`` (log-sum-exp, the paper) or ``"hard"`` (max, the survey's eq. (3)).
-        normalize_embeddings: L2-normalise the embeddings before measuring distances.
+        distance: a ``dmlnotes.distances.Distance`` (default ``EuclideanDistance()``, the
+            paper's); with a similarity the signs flip (``s - margin`` for negatives, ``-s`` for the pair).
         warn_if_empty: warn when the batch has no positive pair with a negative.
         reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
             (see :class:`~dmlnotes.losses.base.MetricLoss`).
@@ -82,7 +82,7 @@ class LiftedStructureLoss(MetricLoss):
         self,
         margin: float = 1.0,
         form: str = "smooth",
-        normalize_embeddings: bool = False,
+        distance: Distance | None = None,
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
@@ -91,26 +91,21 @@ class LiftedStructureLoss(MetricLoss):
         check_choice("form", form, FORMS)
         self.margin = float(margin)
         self.form = form
-        self.normalize_embeddings = bool(normalize_embeddings)
+        self.distance = check_distance(distance, EuclideanDistance())
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: tuple[Tensor, ...] | None) -> Tensor:
-        if self.normalize_embeddings:
-            embeddings = F.normalize(embeddings, dim=1)
         positive, negative = label_masks(labels)
         if indices_tuple is not None:
             positive, negative = _restrict_to_tuple(positive, negative, indices_tuple, labels)
-        distances = pairwise_euclidean(embeddings)
+        distances = self.distance(embeddings)
 
         # One number per sample: how strongly its nearest negatives violate the margin.
         # Rows without a negative are filled with 0 before reducing (no -inf - -inf in the
         # backward pass) and set to -inf afterwards, which drops them from the pair terms.
         has_negative = negative.any(dim=1)
-        violations = (self.margin - distances).masked_fill(~negative, float("-inf"))
+        violations = self.distance.closer_than(distances, self.margin).masked_fill(~negative, float("-inf"))
         violations = torch.where(has_negative.unsqueeze(1), violations, torch.zeros_like(violations))
-        if self.form == "smooth":
-            per_sample = torch.logsumexp(violations, dim=1)
-        else:
-            per_sample = violations.max(dim=1).values
+        per_sample = torch.logsumexp(violations, dim=1) if self.form == "smooth" else violations.max(dim=1).values
         per_sample = torch.where(has_negative, per_sample, torch.full_like(per_sample, float("-inf")))
 
         # Unordered positive pairs i < j with at least one negative between the two ends.
@@ -123,11 +118,11 @@ class LiftedStructureLoss(MetricLoss):
             hardest = torch.logaddexp(per_sample[first], per_sample[second])
         else:
             hardest = torch.maximum(per_sample[first], per_sample[second])
-        hinge = (hardest + distances[first, second]).clamp_min(0.0)
+        hinge = (hardest + self.distance.farther_than(distances[first, second], 0.0)).clamp_min(0.0)
         return LossTerms(0.5 * (hinge * hinge), what="positive pair with a negative")
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, form={self.form!r}, normalize_embeddings={self.normalize_embeddings}"
+        return f"margin={self.margin}, form={self.form!r}, {super().extra_repr()}"
 
 
 def _restrict_to_tuple(positive: Tensor, negative: Tensor, indices_tuple, labels: Tensor) -> tuple[Tensor, Tensor]:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_positive
-from ..distances import pairwise_squared_euclidean
+from ..distances import Distance, SquaredEuclideanDistance, check_distance
 from .base import LossTerms, MetricLoss, flush_subnormal_gradients, label_masks
 
 
@@ -28,8 +28,11 @@ class NCALoss(MetricLoss):
         warn_if_empty: warn when no sample has a positive in the batch.
         reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
             (see :class:`~dmlnotes.losses.base.MetricLoss`).
+        distance: a ``dmlnotes.distances.Distance``; the logits are ``-s d`` (``s * sim``
+            for a similarity). Default ``SquaredEuclideanDistance()``: squared Euclidean
+            on the embeddings as given (not normalised), as Goldberger et al.
 
-    Distances are squared Euclidean on the embeddings as given (not normalised). Computed
+    Computed
     in the log domain, so an anchor whose positives are all far away (probability below
     float precision) still counts with its true, large loss; pytorch-metric-learning's
     ``NCALoss`` drops such anchors. Subnormal gradient entries (probabilities below about
@@ -38,9 +41,12 @@ class NCALoss(MetricLoss):
     Shapes: embeddings ``(n, dim)``, labels ``(n,)``; returns a scalar.
     """
 
-    def __init__(self, scale: float = 1.0, warn_if_empty: bool = False, reduction: str = "mean"):
+    def __init__(
+        self, scale: float = 1.0, warn_if_empty: bool = False, reduction: str = "mean", distance: Distance | None = None
+    ):
         super().__init__(warn_if_empty, reduction=reduction)
         self.scale = check_positive("scale", scale)
+        self.distance = check_distance(distance, SquaredEuclideanDistance())
 
     takes_indices_tuple = False  # NCA sums over every neighbour: a miner's subset is not its loss
 
@@ -51,7 +57,7 @@ class NCALoss(MetricLoss):
         if not has_positive.any():
             return LossTerms.none(embeddings, "positive pair")
         eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-        logits = (-self.scale * pairwise_squared_euclidean(embeddings)).masked_fill(eye, float("-inf"))
+        logits = self.distance.as_logits(self.distance(embeddings), self.scale).masked_fill(eye, float("-inf"))
         logits = flush_subnormal_gradients(logits)  # far-apart points: exp(-d^2) is subnormal
         # -log sum_{j in P(i)} p_ij = logsumexp_{k != i} logits_ik - logsumexp_{j in P(i)} logits_ij.
         # Each row's positives (at most the largest class size) are gathered instead of
@@ -63,4 +69,4 @@ class NCALoss(MetricLoss):
         return LossTerms(terms[has_positive], what="anchor with a positive")
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}"
+        return f"scale={self.scale}, {super().extra_repr()}"

@@ -58,7 +58,11 @@ class NormSoftmaxLoss(ClassWeightLoss):
     """
 
     def __init__(
-        self, num_classes: int, embedding_dim: int, temperature: float = 0.05, warn_if_empty: bool = False,
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        temperature: float = 0.05,
+        warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
         super().__init__(num_classes, embedding_dim, warn_if_empty=warn_if_empty, reduction=reduction)

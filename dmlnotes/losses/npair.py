@@ -141,8 +141,11 @@ class NPairLoss(MetricLoss):
         # softplus keeps the tiny losses of well-separated pairs (logsumexp - S_ii would round them to 0).
         eye = torch.eye(len(anchors), dtype=torch.bool, device=logits.device)
         terms = F.softplus(torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - logits.diagonal())
-        return LossTerms(terms, what="positive pair with a negative",
-                         penalty=self.norm_penalty(embeddings[torch.cat([anchors, positives])]))
+        return LossTerms(
+            terms,
+            what="positive pair with a negative",
+            penalty=self.norm_penalty(embeddings[torch.cat([anchors, positives])]),
+        )
 
     def norm_penalty(self, embeddings: Tensor) -> Tensor:
         """``0.5 * lambda * mean ||f||^2`` (reference code) or ``lambda * mean ||f||`` (survey)."""

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_positive
-from ..distances import pairwise_squared_euclidean
+from ..distances import Distance, SquaredEuclideanDistance, check_distance
 from .base import LossTerms
 from .class_weights import ClassWeightLoss
 
@@ -37,13 +37,15 @@ class ProxyNCALoss(ClassWeightLoss):
         * Static assignment: proxy ``c`` belongs to class ``c``, so labels must be in
           ``0 .. num_classes-1``. The dynamic assignment of eq. (12) (a sample's proxy is
           its nearest one) is not implemented.
-        * ``normalize=True`` (default, the paper's setting): embeddings and proxies are
-          L2-normalised, so ``d^2 = 2 - 2 cos`` lies in ``[0, 4]``.
+        * ``distance=SquaredEuclideanDistance(normalize_embeddings=True)`` (default, the
+          paper's setting): embeddings and proxies are L2-normalised, so ``d^2 = 2 - 2 cos``
+          lies in ``[0, 4]``.
         * The paper's form (13) excludes the positive from the denominator, so it is not a
           log-probability and goes negative: on the unit sphere its minimum is
           ``log(C - 1) - 4 s``, which is below 0 for ``C - 1 < exp(4 s)`` (e.g. ``-4`` for
           two classes at ``s = 1``: the sample on its proxy, the other proxy opposite); with
-          ``normalize=False`` it is unbounded below. Only differences matter for training.
+          unnormalised embeddings (``SquaredEuclideanDistance()``) it is unbounded below.
+          Only differences matter for training.
           The softmax form (14) is always >= 0.
         * ``scale`` ``s`` multiplies the squared distances (an inverse temperature);
           default 1, i.e. eq. (13) as written, like pytorch-metric-learning's
@@ -59,7 +61,9 @@ class ProxyNCALoss(ClassWeightLoss):
         num_classes: number of training classes ``C`` (>= 2).
         embedding_dim: dimension of the embeddings.
         include_positive_in_denominator: ``False``: eq. (13); ``True``: eq. (14).
-        normalize: L2-normalise embeddings and proxies before the distance.
+        distance: a ``dmlnotes.distances.Distance`` between embeddings and proxies (default
+            ``SquaredEuclideanDistance(normalize_embeddings=True)``); its
+            ``normalize_embeddings`` normalises both. Logits are ``-s d`` (``s * sim`` for a similarity).
         scale: ``s > 0``, multiplies ``d^2``.
         warn_if_empty: warn when a batch is empty.
         reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
@@ -76,32 +80,29 @@ class ProxyNCALoss(ClassWeightLoss):
         num_classes: int,
         embedding_dim: int,
         include_positive_in_denominator: bool = False,
-        normalize: bool = True,
+        distance: Distance | None = None,
         scale: float = 1.0,
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
         super().__init__(num_classes, embedding_dim, warn_if_empty=warn_if_empty, reduction=reduction)
         self.include_positive_in_denominator = bool(include_positive_in_denominator)
-        self.normalize = bool(normalize)
+        self.distance = check_distance(distance, SquaredEuclideanDistance(normalize_embeddings=True))
         self.scale = check_positive("scale", scale)
 
     @property
     def proxies(self) -> Tensor:
-        """The proxies as the loss sees them (normalised if ``normalize``), detached, for plots."""
+        """The proxies as the loss sees them (normalised if the distance normalises), detached, for plots."""
         proxies = self.weight.detach()
-        return F.normalize(proxies, dim=1) if self.normalize else proxies.clone()
+        return F.normalize(proxies, dim=1) if self.distance.normalize_embeddings else proxies.clone()
 
-    def squared_distances(self, embeddings: Tensor) -> Tensor:
-        """``(batch, num_classes)`` matrix of ``d^2(x_i, p_c)`` (after normalisation if set)."""
-        proxies = self.weight_like(embeddings)
-        if self.normalize:
-            embeddings, proxies = F.normalize(embeddings, dim=1), F.normalize(proxies, dim=1)
-        return pairwise_squared_euclidean(embeddings, proxies)
+    def distances(self, embeddings: Tensor) -> Tensor:
+        """``(batch, num_classes)`` matrix of ``d(x_i, p_c)`` (``d^2`` by default, after normalisation if set)."""
+        return self.distance(embeddings, self.weight_like(embeddings))
 
     def logits(self, embeddings: Tensor) -> Tensor:
-        """``-s d^2(x_i, p_c)``, shape ``(batch, num_classes)``: the proxies' softmax logits."""
-        return -self.scale * self.squared_distances(embeddings)
+        """``-s d(x_i, p_c)``, shape ``(batch, num_classes)``: the proxies' softmax logits."""
+        return self.distance.as_logits(self.distances(embeddings), self.scale)
 
     def class_probabilities(self, embeddings: Tensor) -> Tensor:
         """Eq. (15): ``q(p_c|x) = exp(-s d^2(x, p_c)) / sum_j exp(-s d^2(x, p_j))``, rows sum to 1."""
@@ -122,6 +123,5 @@ class ProxyNCALoss(ClassWeightLoss):
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, include_positive_in_denominator={self.include_positive_in_denominator}, "
-            f"normalize={self.normalize}, scale={self.scale}"
+            f"scale={self.scale}, distance={self.distance}"
         )
-

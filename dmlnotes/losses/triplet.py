@@ -28,11 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_choice, check_non_negative
+from ..checks import check_non_negative
 from ..distances import Distance, default_distance
 from ..indices import all_triplet_indices, check_indices_tuple, triplets_from_indices
 from .base import LossTerms, MetricLoss
-
 
 
 class TripletLoss(MetricLoss):

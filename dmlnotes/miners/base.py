@@ -64,7 +64,9 @@ class TripletMiner(nn.Module):
         else:
             with torch.no_grad():
                 anchors, positives, negatives = self.mine(embeddings.detach(), labels)
-        triplets = tuple(index.to(device=embeddings.device, dtype=torch.long) for index in (anchors, positives, negatives))
+        triplets = tuple(
+            index.to(device=embeddings.device, dtype=torch.long) for index in (anchors, positives, negatives)
+        )
         self.last_num_triplets = int(triplets[0].numel())
         return triplets
 

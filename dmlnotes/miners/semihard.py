@@ -75,7 +75,9 @@ class SemiHardNegativeMiner(TripletMiner):
         anchors, positives = torch.where(positive_pairs)
         # violation[i, n] = d(a_i, p_i) + m - d(a_i, n) (signs flipped for a similarity);
         # semi-hard means 0 < violation < m.
-        violation = self.distance.margin_violation(matrix[anchors, positives].unsqueeze(1), matrix[anchors], self.margin)
+        violation = self.distance.margin_violation(
+            matrix[anchors, positives].unsqueeze(1), matrix[anchors], self.margin
+        )
         semihard = negative_pairs[anchors] & (violation > 0) & (violation < self.margin)
         if self.selection == "hardest":
             scores = violation

@@ -18,7 +18,9 @@ def write_cub(root, classes=(1, 2, 101, 102, 103), per_class=2):
             image_id += 1
             relative = f"{name}/Bird_{c}_{k}.jpg"
             # Stored losslessly (PNG bytes behind the .jpg name) so the colour test can be exact.
-            Image.new("RGB", (40 + 10 * k, 30), color=(c % 256, 100, 50)).save(folder / "images" / relative, format="PNG")
+            Image.new("RGB", (40 + 10 * k, 30), color=(c % 256, 100, 50)).save(
+                folder / "images" / relative, format="PNG"
+            )
             lines.append(f"{image_id} {relative}")
             labels.append(f"{image_id} {c}")
     (folder / "images.txt").write_text("\n".join(lines) + "\n")

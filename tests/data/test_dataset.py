@@ -21,7 +21,7 @@ def toy_dataset(num_classes=6, per_class=5):
 def test_digits_is_the_bundled_scikit_learn_set():
     digits = load_digits()
     assert digits.inputs.shape == (1797, 64) and digits.inputs.dtype == torch.float32
-    assert 0.0 <= float(digits.inputs.min()) and float(digits.inputs.max()) <= 1.0
+    assert float(digits.inputs.min()) >= 0.0 and float(digits.inputs.max()) <= 1.0
     assert digits.num_classes == 10 and digits.class_names == [str(d) for d in range(10)]
     assert load_digits(flatten=False).inputs.shape == (1797, 1, 8, 8)
 
@@ -167,7 +167,7 @@ def test_stratified_split_is_scikit_learns_and_depends_on_its_seed_only():
     # inputs are the sample indices, so they say which samples each side got (in the data set's order)
     assert train.inputs.flatten().long().tolist() == sorted(expected_train.tolist())
     assert test.inputs.flatten().long().tolist() == sorted(expected_test.tolist())
-    torch.manual_seed(123), np.random.seed(123)  # global seeds play no part
+    torch.manual_seed(123), np.random.seed(123)  # noqa: NPY002 (global seeds play no part)
     again_train, _ = stratified_split(data, test_fraction=0.3, seed=np.int64(7))
     assert torch.equal(again_train.inputs, train.inputs)
     other_train, _ = stratified_split(data, test_fraction=0.3, seed=8)
@@ -216,7 +216,9 @@ def test_samplers_take_numpy_integers_and_reject_booleans():
 
 def test_class_balanced_sampler_says_what_is_wrong_with_its_labels():
     data = toy_dataset()
-    with pytest.raises(ValueError, match=r"labels must hold one class id per sample, got a data set .*pass its \.labels"):
+    with pytest.raises(
+        ValueError, match=r"labels must hold one class id per sample, got a data set .*pass its \.labels"
+    ):
         ClassBalancedBatchSampler(data, 2, 2)
     empty = data.subset([])
     with pytest.raises(ValueError, match="labels are empty"):

@@ -29,7 +29,13 @@ BRIEF_LOOKALIKE_GROUPS = [
     "O0\u039f\u041e",  # O, zero, Greek Omicron, Cyrillic O
     "o\u03bf\u043e",  # the small ones
     "lI|1",
-    "cC", "oO", "sS", "vV", "wW", "xX", "zZ",  # case pairs that differ only in size
+    "cC",
+    "oO",
+    "sS",
+    "vV",
+    "wW",
+    "xX",
+    "zZ",  # case pairs that differ only in size
 ]
 
 

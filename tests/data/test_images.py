@@ -71,8 +71,18 @@ def test_labels_must_be_class_ids_with_a_name(tmp_path):
 
 def test_subset_keeps_the_image_settings_and_relabels(tmp_path):
     paths = noise_images(tmp_path)
-    data = ImageFileDataset(paths, [0, 1, 2, 0, 1, 2], ["a", "b", "c"], image_size=12, grayscale=True, invert=True,
-                            augment=True, name="noise", seed=5, workers=2)
+    data = ImageFileDataset(
+        paths,
+        [0, 1, 2, 0, 1, 2],
+        ["a", "b", "c"],
+        image_size=12,
+        grayscale=True,
+        invert=True,
+        augment=True,
+        name="noise",
+        seed=5,
+        workers=2,
+    )
     sub = data.subset([4, 2, 5], relabel=True, name="part")
     assert sub.paths == [paths[4], paths[2], paths[5]]
     assert sub.labels.tolist() == [0, 1, 1] and sub.class_names == ["b", "c"] and sub.name == "part"

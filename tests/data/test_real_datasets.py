@@ -68,7 +68,7 @@ def test_cub_class_id_that_is_not_one_of_the_200_names_file_and_line(cub_folder,
     labels_file = cub_folder / "image_class_labels.txt"
     replace_line(labels_file, 3, f"3 {bad_class}")
     for split in ("train", "test"):
-        with pytest.raises(ValueError, match=rf"image_class_labels\.txt:3: expected a class id from 1 to 200") as error:
+        with pytest.raises(ValueError, match=r"image_class_labels\.txt:3: expected a class id from 1 to 200") as error:
             load_cub(cub_folder, split=split)
         assert str(labels_file) in str(error.value) and repr(bad_class) in str(error.value)
 
@@ -111,5 +111,7 @@ def test_cub_folder_without_test_classes_says_so_instead_of_an_empty_set(cub_fol
         path = cub_folder / index_file
         path.write_text("\n".join(path.read_text().splitlines()[:4]) + "\n")
     assert len(load_cub(cub_folder, split="train")) == 4
-    with pytest.raises(ValueError, match=r"image_class_labels\.txt gives no image of classes 101-200 \(the test split\)"):
+    with pytest.raises(
+        ValueError, match=r"image_class_labels\.txt gives no image of classes 101-200 \(the test split\)"
+    ):
         load_cub(cub_folder, split="test")

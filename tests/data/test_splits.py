@@ -40,8 +40,15 @@ def image_folder(folder, num_classes=3, per_class=4):
             paths.append(folder / f"class{c}_{k}.png")
             Image.new("L", (20, 16), color=40 * c + k).save(paths[-1])
             labels.append(c)
-    return ImageFileDataset(paths, labels, [f"shade {c}" for c in range(num_classes)], image_size=8, grayscale=True,
-                            name="shades", workers=1)
+    return ImageFileDataset(
+        paths,
+        labels,
+        [f"shade {c}" for c in range(num_classes)],
+        image_size=8,
+        grayscale=True,
+        name="shades",
+        workers=1,
+    )
 
 
 @pytest.fixture(params=KINDS)

@@ -3,12 +3,19 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from loss_testing import tiny_images
 
-from dmlnotes.experiments import comparison
-from dmlnotes.experiments.comparison import RECIPES, Comparison, ComparisonResult, compare, run_recipe, train_and_evaluate
 from dmlnotes.distances import EuclideanDistance
+from dmlnotes.experiments import comparison
+from dmlnotes.experiments.comparison import (
+    RECIPES,
+    Comparison,
+    ComparisonResult,
+    compare,
+    run_recipe,
+    train_and_evaluate,
+)
 from dmlnotes.losses import ContrastiveLoss
+from loss_testing import tiny_images
 
 
 @pytest.fixture
@@ -33,7 +40,10 @@ def test_every_recipe_trains_and_is_measured(name, tiny_data):
 
 def test_same_seed_same_result(tiny_data):
     train, test = tiny_data
-    runs = [train_and_evaluate("contrastive", steps=3, device="cpu", train_set=train, test_set=test, embedding_dim=8) for _ in range(2)]
+    runs = [
+        train_and_evaluate("contrastive", steps=3, device="cpu", train_set=train, test_set=test, embedding_dim=8)
+        for _ in range(2)
+    ]
     assert runs[0].final_loss == runs[1].final_loss and runs[0].recall_at_1 == runs[1].recall_at_1
 
 
@@ -63,7 +73,11 @@ def test_cache_is_keyed_by_recipe_settings_and_seed(tiny_data, cache_in):
     changed = comparison.Recipe("contrastive", "02", lambda c, d: ContrastiveLoss(margin=0.5))
     run(tiny_data, recipe=changed)  # same name, other margin: a new file, not the stale one
     assert len(list(cache_in.glob("contrastive-seed*.json"))) == 3
-    plain = comparison.Recipe("contrastive", "02", lambda c, d: ContrastiveLoss(margin=1.0, distance=EuclideanDistance(normalize_embeddings=True)))
+    plain = comparison.Recipe(
+        "contrastive",
+        "02",
+        lambda c, d: ContrastiveLoss(margin=1.0, distance=EuclideanDistance(normalize_embeddings=True)),
+    )
     run(tiny_data, recipe=plain)  # same name and margin, another distance (a submodule): a new file
     assert len(list(cache_in.glob("contrastive-seed*.json"))) == 4
 
@@ -84,7 +98,9 @@ def test_a_corrupt_or_stale_file_is_recomputed(tiny_data, cache_in, damage):
         path.write_text(json.dumps(stored))
     again = run(tiny_data)
     assert [without_time(r) for r in again] == [without_time(r) for r in first]  # retrained, not the damaged numbers
-    assert [without_time(ComparisonResult(**r)) for r in json.loads(path.read_text())["results"]] == [without_time(r) for r in first]
+    assert [without_time(ComparisonResult(**r)) for r in json.loads(path.read_text())["results"]] == [
+        without_time(r) for r in first
+    ]
 
 
 def without_time(result):
@@ -103,10 +119,12 @@ def fake_comparison(values: dict[str, dict[int, list[float]]]) -> Comparison:
 
 
 def test_beats_needs_a_margin_larger_than_the_spread():
-    result = fake_comparison({
-        "a": {10: [0.80, 0.82, 0.84], 20: [0.80, 0.81, 0.82]},
-        "b": {10: [0.70, 0.72, 0.74], 20: [0.79, 0.80, 0.81]},
-    })
+    result = fake_comparison(
+        {
+            "a": {10: [0.80, 0.82, 0.84], 20: [0.80, 0.81, 0.82]},
+            "b": {10: [0.70, 0.72, 0.74], 20: [0.79, 0.80, 0.81]},
+        }
+    )
     assert result.mean("a") == pytest.approx(0.82) and result.std("a") == pytest.approx(0.02)
     assert result.beats("a", "b", 10) and not result.beats("a", "b", 20) and not result.beats("b", "a", 10)
     result.assert_beats("a", "b", 10)
@@ -118,7 +136,9 @@ def test_beats_needs_a_margin_larger_than_the_spread():
 
 
 def test_rankings_and_their_changes_are_reported():
-    result = fake_comparison({"a": {1: [0.5, 0.6], 2: [0.6, 0.7]}, "b": {1: [0.4, 0.5], 2: [0.8, 0.9]}, "c": {1: [0.1, 0.1], 2: [0.1, 0.1]}})
+    result = fake_comparison(
+        {"a": {1: [0.5, 0.6], 2: [0.6, 0.7]}, "b": {1: [0.4, 0.5], 2: [0.8, 0.9]}, "c": {1: [0.1, 0.1], 2: [0.1, 0.1]}}
+    )
     assert result.ranking(1) == ["a", "b", "c"] and result.ranking(2) == ["b", "a", "c"]
     assert result.rank_changes() == [("a", "b")]
     assert "a and b" in result.ranking_report()
@@ -131,7 +151,15 @@ def test_rankings_and_their_changes_are_reported():
 
 def test_compare_runs_every_recipe_and_seed(tiny_data, cache_in):
     train, test = tiny_data
-    result = compare(["contrastive", "NCA"], seeds=(0, 1), lengths=(2, 3), device="cpu", train_set=train, test_set=test, embedding_dim=8)
+    result = compare(
+        ["contrastive", "NCA"],
+        seeds=(0, 1),
+        lengths=(2, 3),
+        device="cpu",
+        train_set=train,
+        test_set=test,
+        embedding_dim=8,
+    )
     assert result.names == ["contrastive", "NCA"] and result.seeds == [0, 1] and result.lengths == (2, 3)
     assert len(result.results) == 2 * 2 * 2
     assert np.all(np.isfinite(result.values("NCA", 3)))
@@ -144,4 +172,4 @@ def test_compare_runs_every_recipe_and_seed(tiny_data, cache_in):
 def test_mean_std_and_spread_of_plain_values():
     assert comparison.mean_std([0.5, 0.6, 0.7]) == "60.0 ± 10.0 %"
     assert comparison.mean_std([0.555]) == "55.5 %" and comparison.spread([0.555]) == 0.0
-    assert comparison.spread([1.0, 3.0]) == pytest.approx(2 ** 0.5)
+    assert comparison.spread([1.0, 3.0]) == pytest.approx(2**0.5)

@@ -6,20 +6,34 @@ import json
 import numpy as np
 import pytest
 import torch
-from loss_testing import tiny_images
 from PIL import Image
 from torch import nn
 
 from dmlnotes.data import DatasetNotFoundError, InMemoryDataset
 from dmlnotes.experiments import temperature_sweep as ts
 from dmlnotes.models import BackboneEmbedding
+from loss_testing import tiny_images
 
 TINY_GLYPHS = dataclasses.replace(
-    ts.GLYPHS, embedding_dim=8, steps=4, width=4, classes_per_batch=4, samples_per_class=2, diagnostic_samples=20,
+    ts.GLYPHS,
+    embedding_dim=8,
+    steps=4,
+    width=4,
+    classes_per_batch=4,
+    samples_per_class=2,
+    diagnostic_samples=20,
 )
 TINY_CUB = dataclasses.replace(
-    ts.CUB, embedding_dim=3, steps=2, warmup_steps=1, lr_drop_steps=(1,), classes_per_batch=2, samples_per_class=2,
-    image_size=16, eval_batch_size=4, diagnostic_samples=6,
+    ts.CUB,
+    embedding_dim=3,
+    steps=2,
+    warmup_steps=1,
+    lr_drop_steps=(1,),
+    classes_per_batch=2,
+    samples_per_class=2,
+    image_size=16,
+    eval_batch_size=4,
+    diagnostic_samples=6,
 )
 
 
@@ -52,9 +66,12 @@ def test_cub_path_runs_end_to_end_on_a_tiny_folder_on_the_cpu(tmp_path, monkeypa
     folder = make_cub(tmp_path)
     optimised = []
     real_sgd = ts._sgd
-    monkeypatch.setattr(ts, "_sgd", lambda params, config: optimised.append(list(params)) or real_sgd(optimised[-1], config))
-    result = ts.run_sweep([0.05, 1.0], [0], TINY_CUB, root=folder, model_factory=tiny_backbone_factory,
-                          device="cpu", allow_cpu=True)
+    monkeypatch.setattr(
+        ts, "_sgd", lambda params, config: optimised.append(list(params)) or real_sgd(optimised[-1], config)
+    )
+    result = ts.run_sweep(
+        [0.05, 1.0], [0], TINY_CUB, root=folder, model_factory=tiny_backbone_factory, device="cpu", allow_cpu=True
+    )
     assert result.setup == "cub" and result.temperatures == [0.05, 1.0] and result.seeds == [0]
     for run in result.runs:
         assert 0.0 <= run.recall_at_1 <= 1.0 and run.finite
@@ -91,7 +108,12 @@ def test_cub_without_a_gpu_says_so(tmp_path):
     ],
 )
 def test_bad_input_raises_value_error(kwargs, message):
-    arguments = {"temperatures": [0.05], "seeds": [0], "setup": "glyphs", "data": (tiny_images(8, 4, 0), tiny_images(4, 3, 1))}
+    arguments = {
+        "temperatures": [0.05],
+        "seeds": [0],
+        "setup": "glyphs",
+        "data": (tiny_images(8, 4, 0), tiny_images(4, 3, 1)),
+    }
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         ts.run_sweep(**arguments)
@@ -190,7 +212,9 @@ def test_spearman_matches_scipy_and_a_hand_count():
     from scipy.stats import spearmanr
 
     ours = [14.4, 25.3, 49.8, 61.7, 63.9, 56.3, 50.4]
-    result = fake_result([(t, s, r + d) for t, r in zip(ts.TABLE1_TEMPERATURES, ours) for s, d in ((0, -1.0), (1, 1.0))])
+    result = fake_result(
+        [(t, s, r + d) for t, r in zip(ts.TABLE1_TEMPERATURES, ours) for s, d in ((0, -1.0), (1, 1.0))]
+    )
     assert np.allclose(result.mean_recall(), ours)
     rho = result.spearman_with_table1()
     assert rho == pytest.approx(spearmanr(ours, ts.TABLE1_RECALL_AT_1).statistic)
@@ -213,8 +237,30 @@ def test_save_and_load_json_and_csv(tmp_path):
 def test_script_writes_a_readable_file(tmp_path, capsys):
     folder = make_cub(tmp_path)
     out = tmp_path / "results" / "sweep.json"
-    argv = ["--setup", "cub", "--data-root", str(folder), "--allow-cpu", "--device", "cpu", "--temperatures", "0.05", "1.0",
-            "--seeds", "0", "--steps", "1", "--warmup-steps", "1", "--dim", "3", "--image-size", "16", "--out", str(out)]
+    argv = [
+        "--setup",
+        "cub",
+        "--data-root",
+        str(folder),
+        "--allow-cpu",
+        "--device",
+        "cpu",
+        "--temperatures",
+        "0.05",
+        "1.0",
+        "--seeds",
+        "0",
+        "--steps",
+        "1",
+        "--warmup-steps",
+        "1",
+        "--dim",
+        "3",
+        "--image-size",
+        "16",
+        "--out",
+        str(out),
+    ]
     assert ts.main(argv, model_factory=tiny_backbone_factory) == 0
     data = json.loads(out.read_text())
     assert data["setup"] == "cub" and data["config"]["steps"] == 1 and data["config"]["embedding_dim"] == 3
@@ -239,7 +285,7 @@ def test_script_reports_bad_input_and_missing_cub_clearly(tmp_path, capsys):
 
 
 def test_module_runs_as_a_script(monkeypatch, capsys):
-    """``python -m dmlnotes.experiments.temperature_sweep`` reaches ``main`` (run in-process, without a new interpreter)."""
+    """``python -m dmlnotes.experiments.temperature_sweep`` reaches ``main`` (run in-process, no new interpreter)."""
     import runpy
     import sys
     import warnings

@@ -3,6 +3,10 @@ cases, properties, bad input, and pytorch-metric-learning's ContrastiveLoss."""
 
 import pytest
 import torch
+
+from dmlnotes.distances import CosineSimilarity, EuclideanDistance
+from dmlnotes.losses import ContrastiveLoss
+from dmlnotes.miners import AllTripletsMiner, BatchHardMiner
 from loss_testing import (
     DTYPE_AND_TOL,
     assert_same_value_and_grad,
@@ -10,10 +14,6 @@ from loss_testing import (
     random_embeddings,
     reduce_terms,
 )
-
-from dmlnotes.distances import CosineSimilarity, EuclideanDistance
-from dmlnotes.losses import ContrastiveLoss
-from dmlnotes.miners import AllTripletsMiner, BatchHardMiner
 
 LABELS = torch.tensor([0, 1, 0, 2, 1, 0, 2, 3, 3, 1])
 
@@ -52,7 +52,7 @@ CONFIGS = {
     # name: (constructor kwargs, brute-force kwargs)
     "survey_squared": (dict(margin=1.0), dict(margin=1.0, kind="squared")),
     "plain_with_pos_margin": (
-        dict(margin=1.2, squared=False, pos_margin=0.3),
+        dict(margin=1.2, distance=EuclideanDistance(), pos_margin=0.3),
         dict(margin=1.2, pos_margin=0.3, kind="plain"),
     ),
     "squared_mean_nonzero": (
@@ -107,17 +107,14 @@ def test_hand_computed_plain_form_and_mean_nonzero():
     # "mean": (1 + 0 + 0.5) / 3 = 0.5; "mean_nonzero": (1 + 0.5) / 2 = 0.75.
     x = torch.tensor([[0.0], [1.0], [3.0]])
     labels = torch.tensor([0, 0, 1])
-    assert ContrastiveLoss(margin=2.5, squared=False)(x, labels).item() == pytest.approx(0.5)
-    assert ContrastiveLoss(margin=2.5, squared=False, reduction="mean_nonzero")(x, labels).item() == pytest.approx(0.75)
+    assert ContrastiveLoss(margin=2.5, distance=EuclideanDistance())(x, labels).item() == pytest.approx(0.5)
+    assert ContrastiveLoss(margin=2.5, distance=EuclideanDistance(), reduction="mean_nonzero")(
+        x, labels
+    ).item() == pytest.approx(0.75)
     # With pos_margin 0.5 the positive costs [1 - 0.5]_+ = 0.5: (0.5 + 0 + 0.5) / 3 = 1/3.
-    assert ContrastiveLoss(margin=2.5, squared=False, pos_margin=0.5)(x, labels).item() == pytest.approx(1 / 3)
-
-
-def test_explicit_distance_equals_squared_flag():
-    x, labels = random_batch(torch.float64), LABELS
-    by_flag = ContrastiveLoss(margin=0.8, squared=False)(x, labels)
-    by_distance = ContrastiveLoss(margin=0.8, distance=EuclideanDistance())(x, labels)
-    torch.testing.assert_close(by_flag, by_distance)
+    assert ContrastiveLoss(margin=2.5, distance=EuclideanDistance(), pos_margin=0.5)(x, labels).item() == pytest.approx(
+        1 / 3
+    )
 
 
 def test_pair_tuple_uses_exactly_those_pairs():
@@ -139,7 +136,7 @@ def test_triplets_become_one_positive_and_one_negative_pair_each(miner):
     listed = [(int(a), int(p)) for a, p in zip(anchors, positives)] + [
         (int(a), int(n)) for a, n in zip(anchors, negatives)
     ]
-    loss_fn = ContrastiveLoss(margin=1.0, squared=False)
+    loss_fn = ContrastiveLoss(margin=1.0, distance=EuclideanDistance())
     value = loss_fn(x, LABELS, (anchors, positives, negatives))
     expected = brute_contrastive(x, LABELS, 1.0, kind="plain", pairs=listed)
     torch.testing.assert_close(value, expected)
@@ -159,7 +156,7 @@ def test_zero_when_classes_are_tight_and_farther_apart_than_the_margin():
     jitter = 0.05 * torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
     x = torch.cat([jitter, jitter + torch.tensor([5.0, 0.0])])
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
-    loss_fn = ContrastiveLoss(margin=2.0, squared=False, pos_margin=0.3)
+    loss_fn = ContrastiveLoss(margin=2.0, distance=EuclideanDistance(), pos_margin=0.3)
     assert loss_fn(x, labels).item() == 0.0
     assert loss_fn.last_stats.num_active == 0
     # The survey's form has no pos_margin: only identical positives cost nothing.
@@ -198,8 +195,6 @@ def test_empty_batch_gives_attached_zero_and_warns(batch):
         (dict(margin=1.0, pos_margin=2.0), "pos_margin <= margin"),
         (dict(margin=float("nan")), "finite"),
         (dict(margin="1"), "finite number"),
-        (dict(squared=False, distance=EuclideanDistance()), "either squared or distance"),
-        (dict(squared="yes"), "True or False"),
         (dict(distance="euclidean"), "Distance"),
         (dict(reduction="median"), "reduction"),
         (dict(distance=CosineSimilarity(), margin=0.9, pos_margin=0.3), "margin <= pos_margin"),
@@ -237,7 +232,7 @@ def test_bad_batch_raises():
     "ours, pml_distance, pos_margin, neg_margin",
     [
         (dict(margin=1.0, pos_margin=0.1), dict(name="LpDistance", power=2), 0.1, 1.0),
-        (dict(margin=1.3, pos_margin=0.4, squared=False), dict(name="LpDistance", power=1), 0.4, 1.3),
+        (dict(margin=1.3, pos_margin=0.4, distance=EuclideanDistance()), dict(name="LpDistance", power=1), 0.4, 1.3),
         (dict(distance=CosineSimilarity(), margin=0.2, pos_margin=0.7), dict(name="CosineSimilarity"), 0.7, 0.2),
     ],
     ids=["squared", "plain", "cosine"],
@@ -252,7 +247,10 @@ def test_agrees_with_pytorch_metric_learning_per_pair_terms(ours, pml_distance, 
     if distance_class is distances.LpDistance:
         kwargs.update(normalize_embeddings=False, p=2)
     pml_loss = losses.ContrastiveLoss(
-        pos_margin=pos_margin, neg_margin=neg_margin, distance=distance_class(**kwargs), reducer=reducers.DoNothingReducer()
+        pos_margin=pos_margin,
+        neg_margin=neg_margin,
+        distance=distance_class(**kwargs),
+        reducer=reducers.DoNothingReducer(),
     )
 
     def pml_reduced(e):

@@ -3,14 +3,15 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
+from dmlnotes.distances import CosineSimilarity, SquaredEuclideanDistance
+from dmlnotes.losses import CoupledClustersLoss
 from loss_testing import (
     PAIRWISE_TOLERANCES,
     assert_same_value_and_grad,
     check_empty_batch,
     separated_clusters,
 )
-
-from dmlnotes.losses import CoupledClustersLoss
 
 
 def brute_force_coupled_clusters(embeddings, labels, margin, detach_center=False, normalize=False):
@@ -53,7 +54,9 @@ def random_batch(dtype, seed=0, n_dim=3):
 def test_matches_brute_force_values_and_gradients(dtype, detach_center, normalize):
     embeddings, labels = random_batch(dtype, seed=1)
     margin = 2.0 if not normalize else 0.5
-    loss_fn = CoupledClustersLoss(margin=margin, detach_center=detach_center, normalize_embeddings=normalize)
+    loss_fn = CoupledClustersLoss(
+        margin=margin, detach_center=detach_center, distance=SquaredEuclideanDistance(normalize_embeddings=normalize)
+    )
     value, _ = assert_same_value_and_grad(
         lambda x: loss_fn(x, labels),
         lambda x: brute_force_coupled_clusters(x, labels, margin, detach_center, normalize)[0],
@@ -176,3 +179,8 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="indices_tuple"):
         triplet = (torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
         loss_fn(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]), triplet)
+
+
+def test_a_similarity_is_refused():
+    with pytest.raises(ValueError, match="needs a distance"):
+        CoupledClustersLoss(distance=CosineSimilarity())

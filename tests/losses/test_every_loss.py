@@ -34,7 +34,7 @@ NUM_CLASSES, DIM = 4, 8
 
 LOSSES = {
     "contrastive": lambda: ContrastiveLoss(),
-    "contrastive (plain distance)": lambda: ContrastiveLoss(squared=False),
+    "contrastive (plain distance)": lambda: ContrastiveLoss(distance=EuclideanDistance()),
     "triplet": lambda: TripletLoss(margin=0.2),
     "triplet (plain distance)": lambda: TripletLoss(margin=0.2, distance=EuclideanDistance()),
     "lifted structure": lambda: LiftedStructureLoss(),
@@ -98,7 +98,9 @@ def fresh(name, device, dtype=torch.float64):
 def test_every_dtype_and_device_is_finite_and_close_to_float64(name, dtype, device):
     embeddings, labels = batch(torch.float64, "cpu")
     reference, reference_grad = value_and_gradient(fresh(name, "cpu"), embeddings, labels)
-    value, grad = value_and_gradient(fresh(name, device, dtype), embeddings.to(device=device, dtype=dtype), labels.to(device))
+    value, grad = value_and_gradient(
+        fresh(name, device, dtype), embeddings.to(device=device, dtype=dtype), labels.to(device)
+    )
     assert value.dtype == dtype and grad.dtype == dtype
     assert torch.isfinite(value) and torch.isfinite(grad).all()
     tol = TOLERANCE[dtype]
@@ -125,11 +127,13 @@ def test_an_empty_batch_gives_an_exact_zero(name):
     embeddings = torch.zeros(0, DIM, dtype=torch.float64, requires_grad=True)
     loss = loss_fn(embeddings, torch.zeros(0, dtype=torch.long))
     loss.backward()
-    assert float(loss) == 0.0 and embeddings.grad.shape == (0, DIM)
+    assert loss.item() == 0.0 and embeddings.grad.shape == (0, DIM)
 
 
 # Contrastive has negative pairs to learn from here; the class-weight losses always have terms.
-@pytest.mark.parametrize("name", [n for n in LOSSES if not n.startswith("contrastive") and "softmax" not in n and "proxy" not in n])
+@pytest.mark.parametrize(
+    "name", [n for n in LOSSES if not n.startswith("contrastive") and "softmax" not in n and "proxy" not in n]
+)
 def test_a_batch_with_nothing_to_learn_is_exactly_zero_even_when_its_sum_overflows(name):
     # One sample per class: no positive pair. float16 values whose sum overflows to inf.
     loss_fn = fresh(name, "cpu", torch.float16)

@@ -4,6 +4,9 @@ import math
 
 import pytest
 import torch
+
+from dmlnotes.losses import HeatedUpSoftmaxLoss, NormSoftmaxLoss
+from dmlnotes.losses.heated_up_softmax import HeatUpSchedule
 from loss_testing import (
     DTYPES,
     assert_loss_and_finite_gradients,
@@ -12,9 +15,6 @@ from loss_testing import (
     set_weights,
 )
 from loss_testing import SOFTMAX_TOLERANCES as TOL
-
-from dmlnotes.losses import HeatedUpSoftmaxLoss, NormSoftmaxLoss
-from dmlnotes.losses.heated_up_softmax import HeatUpSchedule
 
 
 def brute_heated_up(embeddings, weights, labels, alpha):
@@ -72,9 +72,7 @@ def test_by_hand_two_orthogonal_classes():
     set_weights(loss_fn, [[1.0, 0.0], [0.0, 1.0]])
     embeddings = torch.tensor([unit(60), [2 * c for c in unit(45)]], dtype=torch.float64)
     expected = (1.1247154719110695 + math.log(2.0)) / 2
-    torch.testing.assert_close(
-        loss_fn(embeddings, torch.tensor([0, 1])), torch.tensor(expected, dtype=torch.float64)
-    )
+    torch.testing.assert_close(loss_fn(embeddings, torch.tensor([0, 1])), torch.tensor(expected, dtype=torch.float64))
     # On the bisector the loss is log 2 whatever alpha is.
     loss_fn.alpha = 50.0
     torch.testing.assert_close(

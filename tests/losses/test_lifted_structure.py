@@ -6,6 +6,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
+from dmlnotes.distances import EuclideanDistance
+from dmlnotes.losses import LiftedStructureLoss
 from loss_testing import (
     PAIRWISE_TOLERANCES,
     assert_same_value_and_grad,
@@ -13,8 +16,6 @@ from loss_testing import (
     random_embeddings,
     separated_clusters,
 )
-
-from dmlnotes.losses import LiftedStructureLoss
 
 
 def brute_force_lifted(embeddings, labels, margin, form, normalize=False, pairs=None, negative_pairs=None):
@@ -32,7 +33,8 @@ def brute_force_lifted(embeddings, labels, margin, form, normalize=False, pairs=
 
     def negatives_of(a):
         return [
-            k for k in range(n)
+            k
+            for k in range(n)
             if labels[k] != labels[a] and (negative_pairs is None or frozenset((a, k)) in negative_pairs)
         ]
 
@@ -42,7 +44,7 @@ def brute_force_lifted(embeddings, labels, margin, form, normalize=False, pairs=
             if labels[i] != labels[j] or (pairs is not None and frozenset((i, j)) not in pairs):
                 continue
             violations = [margin - distance(i, k) for k in negatives_of(i)]
-            violations += [margin - distance(j, l) for l in negatives_of(j)]
+            violations += [margin - distance(j, k) for k in negatives_of(j)]
             if not violations:
                 continue
             if form == "smooth":
@@ -65,7 +67,7 @@ def random_batch(dtype, seed=0, n_dim=3):
 def test_matches_brute_force_values_and_gradients(dtype, form, normalize):
     embeddings, labels = random_batch(dtype, seed=1)
     margin = 1.5
-    loss_fn = LiftedStructureLoss(margin=margin, form=form, normalize_embeddings=normalize)
+    loss_fn = LiftedStructureLoss(margin=margin, form=form, distance=EuclideanDistance(normalize_embeddings=normalize))
     value, _ = assert_same_value_and_grad(
         lambda x: loss_fn(x, labels),
         lambda x: brute_force_lifted(x, labels, margin, form, normalize)[0],
@@ -236,7 +238,7 @@ def test_agrees_with_pytorch_metric_learning(normalize):
     from pytorch_metric_learning.distances import LpDistance
 
     embeddings, labels = random_batch(torch.float64, seed=7, n_dim=4)
-    ours = LiftedStructureLoss(margin=1.3, form="smooth", normalize_embeddings=normalize)
+    ours = LiftedStructureLoss(margin=1.3, form="smooth", distance=EuclideanDistance(normalize_embeddings=normalize))
     theirs = pml_losses.LiftedStructureLoss(
         neg_margin=1.3, pos_margin=0, distance=LpDistance(p=2, power=1, normalize_embeddings=normalize)
     )

@@ -2,9 +2,9 @@ import math
 
 import pytest
 import torch
-from loss_testing import DTYPE_AND_TOL, assert_attached_zero_and_warning
 
 from dmlnotes.losses.nca import NCALoss
+from loss_testing import DTYPE_AND_TOL, assert_attached_zero_and_warning
 
 
 def brute_force_nca(x, y, scale=1.0):
@@ -90,7 +90,7 @@ def test_far_apart_batch_with_subnormal_probabilities_keeps_float64_gradients():
     x64 = (1.7 * torch.randn(24, 16, dtype=torch.float64)).requires_grad_()
     y = torch.arange(6).repeat_interleave(4)
     x32 = x64.detach().float().requires_grad_()
-    probabilities = torch.softmax(-torch.cdist(x32, x32) ** 2 - torch.eye(24) * 1e4, dim=1)
+    probabilities = torch.softmax(-(torch.cdist(x32, x32) ** 2) - torch.eye(24) * 1e4, dim=1)
     assert ((probabilities > 0) & (probabilities < torch.finfo(torch.float32).tiny)).any()
     (g32,) = torch.autograd.grad(NCALoss()(x32, y), x32)
     (g64,) = torch.autograd.grad(brute_force_nca_torch(x64, y), x64)

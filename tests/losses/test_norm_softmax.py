@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+
+from dmlnotes.losses import NormSoftmaxLoss
 from loss_testing import (
     DTYPES,
     assert_attached_zero_and_warning,
@@ -13,8 +15,6 @@ from loss_testing import (
     set_weights,
 )
 from loss_testing import SOFTMAX_TOLERANCES as TOL
-
-from dmlnotes.losses import NormSoftmaxLoss
 
 
 def brute_norm_softmax(embeddings, weights, labels, temperature):
@@ -52,9 +52,7 @@ def test_by_hand_two_orthogonal_classes():
     embeddings = torch.tensor([[3.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
     labels = torch.tensor([0, 0])
     torch.testing.assert_close(loss_fn(embeddings, labels), torch.tensor(1.1269280110429726, dtype=torch.float64))
-    torch.testing.assert_close(
-        loss_fn.logits(embeddings), torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
-    )
+    torch.testing.assert_close(loss_fn.logits(embeddings), torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64))
     # Softmax probability of the true class of the first sample: 1 / (1 + e^-2) = 0.8807971.
     torch.testing.assert_close(
         loss_fn.class_probabilities(embeddings)[0, 0], torch.tensor(0.8807970779778823, dtype=torch.float64)

@@ -5,16 +5,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
+from dmlnotes.data.samplers import ClassBalancedBatchSampler
+from dmlnotes.losses import NPairLoss
+from dmlnotes.losses.npair import npair_batch_sampler, split_anchor_positive
 from loss_testing import (
     PAIRWISE_TOLERANCES,
     assert_same_value_and_grad,
     check_empty_batch,
     random_embeddings,
 )
-
-from dmlnotes.data.samplers import ClassBalancedBatchSampler
-from dmlnotes.losses import NPairLoss
-from dmlnotes.losses.npair import npair_batch_sampler, split_anchor_positive
 
 
 def brute_force_all_pairs(embeddings, labels, l2_reg, l2_reg_form, normalize=False):
@@ -129,7 +129,10 @@ def test_hand_computed_canonical_batch():
 def test_default_is_reference_penalty_and_all_pairs():
     loss_fn = NPairLoss()
     assert (loss_fn.l2_reg, loss_fn.l2_reg_form, loss_fn.pairs, loss_fn.normalize_embeddings) == (
-        0.002, "squared", "all", False
+        0.002,
+        "squared",
+        "all",
+        False,
     )
 
 

@@ -6,6 +6,9 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+
+from dmlnotes.distances import SquaredEuclideanDistance
+from dmlnotes.losses import NormSoftmaxLoss, ProxyNCALoss
 from loss_testing import (
     DTYPES,
     assert_attached_zero_and_warning,
@@ -15,8 +18,6 @@ from loss_testing import (
 )
 from loss_testing import SOFTMAX_TOLERANCES as TOL
 from loss_testing import set_weights as set_proxies
-
-from dmlnotes.losses import NormSoftmaxLoss, ProxyNCALoss
 
 
 def brute_proxy_nca(embeddings, proxies, labels, include_positive, normalize, scale):
@@ -44,12 +45,20 @@ def make_problem(dtype, n=8, dim=3, num_classes=4, seed=0, spread=1.0, **loss_kw
 
 
 CASES = [
-    dict(include_positive_in_denominator=False, normalize=True, scale=1.0),
-    dict(include_positive_in_denominator=True, normalize=True, scale=1.0),
-    dict(include_positive_in_denominator=False, normalize=True, scale=3.0),
-    dict(include_positive_in_denominator=True, normalize=True, scale=3.0),
-    dict(include_positive_in_denominator=False, normalize=False, scale=1.0),
-    dict(include_positive_in_denominator=True, normalize=False, scale=0.5),
+    dict(
+        include_positive_in_denominator=False, distance=SquaredEuclideanDistance(normalize_embeddings=True), scale=1.0
+    ),
+    dict(include_positive_in_denominator=True, distance=SquaredEuclideanDistance(normalize_embeddings=True), scale=1.0),
+    dict(
+        include_positive_in_denominator=False, distance=SquaredEuclideanDistance(normalize_embeddings=True), scale=3.0
+    ),
+    dict(include_positive_in_denominator=True, distance=SquaredEuclideanDistance(normalize_embeddings=True), scale=3.0),
+    dict(
+        include_positive_in_denominator=False, distance=SquaredEuclideanDistance(normalize_embeddings=False), scale=1.0
+    ),
+    dict(
+        include_positive_in_denominator=True, distance=SquaredEuclideanDistance(normalize_embeddings=False), scale=0.5
+    ),
 ]
 
 
@@ -66,7 +75,7 @@ def test_matches_brute_force_values_and_gradients(dtype, settings):
             proxies,
             labels,
             settings["include_positive_in_denominator"],
-            settings["normalize"],
+            settings["distance"].normalize_embeddings,
             settings["scale"],
         ),
         TOL[dtype],
@@ -127,7 +136,9 @@ def test_eqs_16_17_fixed_norm_proxy_nca_is_bias_free_softmax_with_logits_2xp(nor
     embeddings = F.normalize(torch.randn(9, 5, generator=generator, dtype=torch.float64), dim=1) * norm
     proxies = F.normalize(torch.randn(4, 5, generator=generator, dtype=torch.float64), dim=1) * norm
     labels = torch.randint(0, 4, (9,), generator=generator)
-    loss_fn = ProxyNCALoss(4, 5, include_positive_in_denominator=True, normalize=False).double()
+    loss_fn = ProxyNCALoss(
+        4, 5, include_positive_in_denominator=True, distance=SquaredEuclideanDistance(normalize_embeddings=False)
+    ).double()
     set_proxies(loss_fn, proxies.tolist())
     torch.testing.assert_close(loss_fn(embeddings, labels), F.cross_entropy(2 * embeddings @ proxies.T, labels))
     torch.testing.assert_close(
@@ -191,7 +202,7 @@ def test_proxies_are_normalised_detached_and_the_parameter_is_trainable():
     assert loss_fn.weight.shape == (5, 3)
     torch.testing.assert_close(loss_fn.proxies.norm(dim=1), torch.ones(5))
     assert not loss_fn.proxies.requires_grad
-    raw = ProxyNCALoss(5, 3, normalize=False)
+    raw = ProxyNCALoss(5, 3, distance=SquaredEuclideanDistance(normalize_embeddings=False))
     torch.testing.assert_close(raw.proxies, raw.weight.detach())
 
 

@@ -5,8 +5,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from loss_testing import DTYPES
-from loss_testing import SOFTMAX_TOLERANCES as TOL
 
 from dmlnotes.checks import check_class_labels, check_positive
 from dmlnotes.losses.heated_up_softmax import HeatedUpSoftmaxLoss
@@ -17,6 +15,8 @@ from dmlnotes.losses.softmax_temperature import (
     soft_target_cross_entropy,
     softened_softmax,
 )
+from loss_testing import DTYPES
+from loss_testing import SOFTMAX_TOLERANCES as TOL
 
 
 # Brute-force references: plain Python over samples and classes ------------------------

@@ -3,13 +3,6 @@ cases, properties, miners' tuples, bad input, and pytorch-metric-learning's Trip
 
 import pytest
 import torch
-from loss_testing import (
-    DTYPE_AND_TOL,
-    assert_same_value_and_grad,
-    check_empty_batch,
-    random_embeddings,
-    reduce_terms,
-)
 
 from dmlnotes.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
 from dmlnotes.losses import TripletLoss
@@ -20,6 +13,13 @@ from dmlnotes.miners import (
     RandomTripletsMiner,
     SemiHardNegativeMiner,
     count_triplets,
+)
+from loss_testing import (
+    DTYPE_AND_TOL,
+    assert_same_value_and_grad,
+    check_empty_batch,
+    random_embeddings,
+    reduce_terms,
 )
 
 LABELS = torch.tensor([0, 1, 0, 2, 1, 0, 2, 3, 3, 1])
@@ -209,7 +209,9 @@ def test_batch_without_triplets_gives_attached_zero_and_warns(labels, reduction)
 
 def test_all_triplets_trivial_gives_attached_zero_for_mean_nonzero():
     x = torch.tensor([[0.0], [0.1], [5.0], [5.1]], requires_grad=True)
-    loss = TripletLoss(margin=0.5, distance=EuclideanDistance(), reduction="mean_nonzero")(x, torch.tensor([0, 0, 1, 1]))
+    loss = TripletLoss(margin=0.5, distance=EuclideanDistance(), reduction="mean_nonzero")(
+        x, torch.tensor([0, 0, 1, 1])
+    )
     assert loss.item() == 0.0 and loss.requires_grad
     loss.backward()
     assert torch.all(x.grad == 0)

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import torch
-from loss_testing import random_embeddings
 
 from dmlnotes.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
 from dmlnotes.miners import (
@@ -20,6 +19,7 @@ from dmlnotes.miners import (
     pairs_from_indices,
     triplets_from_indices,
 )
+from loss_testing import random_embeddings
 
 LABELS = torch.tensor([0, 1, 0, 2, 1, 0, 2, 3, 3, 1, 4])  # class 4 has a single sample
 
@@ -228,7 +228,7 @@ def test_hardest_negative_is_the_anchors_closest_negative(distance, kind):
     matrix = brute_matrix(x, kind)
     n = len(LABELS)
     closest = max if kind == "cosine" else min
-    for a, p, q in as_set(triplets):
+    for a, _p, q in as_set(triplets):
         best = closest(matrix[a, j].item() for j in range(n) if LABELS[j] != LABELS[a])
         assert matrix[a, q].item() == pytest.approx(best)
     # Every ordered positive pair appears once (every anchor here has negatives).
@@ -260,7 +260,9 @@ def test_semihard_negatives_lie_in_the_band_and_the_hardest_is_chosen(distance, 
     score = sign * matrix
 
     def band(a, p):
-        return [q for q in range(len(LABELS)) if LABELS[q] != LABELS[a] and score[a, p] < score[a, q] < score[a, p] + margin]
+        return [
+            q for q in range(len(LABELS)) if LABELS[q] != LABELS[a] and score[a, p] < score[a, q] < score[a, p] + margin
+        ]
 
     kept = {}
     for a, p, q in as_set(triplets):
@@ -316,8 +318,12 @@ def test_batch_hard_picks_farthest_positive_and_closest_negative(distance, kind)
     # One triplet per anchor that has a positive: every sample except the lone sample 10.
     assert anchors == list(range(10))
     for a, p, q in as_set(triplets):
-        assert matrix[a, p].item() == pytest.approx(farthest(matrix[a, j].item() for j in range(n) if j != a and LABELS[j] == LABELS[a]))
-        assert matrix[a, q].item() == pytest.approx(closest(matrix[a, j].item() for j in range(n) if LABELS[j] != LABELS[a]))
+        assert matrix[a, p].item() == pytest.approx(
+            farthest(matrix[a, j].item() for j in range(n) if j != a and LABELS[j] == LABELS[a])
+        )
+        assert matrix[a, q].item() == pytest.approx(
+            closest(matrix[a, j].item() for j in range(n) if LABELS[j] != LABELS[a])
+        )
 
 
 def test_batch_hard_hand_computed():
@@ -387,7 +393,9 @@ def test_semihard_agrees_with_pytorch_metric_learning(kind):
     x = random_batch(seed=2)
     margin = 0.4 if kind == "squared_unit" else 0.2
     ours = as_set(SemiHardNegativeMiner(margin=margin, distance=OURS[kind])(x, LABELS))
-    theirs = as_set(miners.TripletMarginMiner(margin=margin, type_of_triplets="semihard", distance=pml_distance(kind))(x, LABELS))
+    theirs = as_set(
+        miners.TripletMarginMiner(margin=margin, type_of_triplets="semihard", distance=pml_distance(kind))(x, LABELS)
+    )
     assert ours <= theirs
     assert {(a, p) for a, p, _ in ours} == {(a, p) for a, p, _ in theirs}
     matrix = brute_matrix(x, kind)
