@@ -41,7 +41,9 @@ def _check(embeddings, labels, metric: str) -> tuple[Tensor, Tensor]:
     embeddings = _check_embeddings(embeddings, metric)
     labels = as_label_tensor(labels)
     if labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(f"embeddings and labels disagree on the number of samples: {embeddings.shape[0]} and {labels.shape[0]}")
+        raise ValueError(
+            f"embeddings and labels disagree on the number of samples: {embeddings.shape[0]} and {labels.shape[0]}"
+        )
     return embeddings, labels.to(embeddings.device)
 
 
