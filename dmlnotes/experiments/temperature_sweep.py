@@ -691,7 +691,7 @@ def run_sweep(
         for temperature in temperatures
         for seed in seeds
     ]
-    with _cpu_threads(config.cpu_threads):  # each worker process runs single-threaded anyway
+    with cpu_threads(config.cpu_threads):  # each worker process runs single-threaded anyway
         trained = run_jobs(train_one, jobs, workers, device)
     runs = []
     for run, model, loss_fn in trained:
@@ -708,7 +708,7 @@ def run_sweep(
 
 
 @contextlib.contextmanager
-def _cpu_threads(threads: int | None):
+def cpu_threads(threads: int | None):
     """Use ``threads`` CPU threads in torch inside the block (None: leave torch's setting)."""
     previous = torch.get_num_threads()
     if threads is not None:

@@ -148,7 +148,7 @@ def test_keep_models_keeps_the_trained_network_and_loss():
         assert run.loss_fn.temperature == run.temperature and run.losses == same.losses
         # Measuring the kept network again gives the training signal the sweep recorded.
         batches = ts.diagnostic_batches(data[0], TINY_GLYPHS)
-        with ts._cpu_threads(TINY_GLYPHS.cpu_threads):  # the thread count the sweep measured with
+        with ts.cpu_threads(TINY_GLYPHS.cpu_threads):  # the thread count the sweep measured with
             again = ts.training_signal(run.model, run.loss_fn, data[0], batches, device="cpu")
         assert np.array_equal(again.p_true, run.signal.p_true)
         assert np.array_equal(again.embedding_gradient_norm, run.signal.embedding_gradient_norm)
