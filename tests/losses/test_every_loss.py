@@ -142,7 +142,7 @@ def test_a_batch_with_nothing_to_learn_is_exactly_zero_even_when_its_sum_overflo
     embeddings.requires_grad_()
     loss = loss_fn(embeddings, torch.arange(NUM_CLASSES))
     loss.backward()
-    assert float(loss) == 0.0 and torch.equal(embeddings.grad, torch.zeros_like(embeddings))
+    assert loss.item() == 0.0 and torch.equal(embeddings.grad, torch.zeros_like(embeddings))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
