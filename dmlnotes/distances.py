@@ -110,8 +110,8 @@ class Distance(nn.Module):
         self.normalize_embeddings = normalize_embeddings
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        _check_pair(x, y)
-        if self.normalize_embeddings:
+        if self.normalize_embeddings:  # pairwise() checks the (normalised) sets
+            _check_pair(x, y)
             x = F.normalize(x, dim=1)
             y = None if y is None else F.normalize(y, dim=1)
         return self.pairwise(x, y)

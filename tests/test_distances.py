@@ -127,3 +127,13 @@ def test_nca_with_a_similarity_is_the_softmax_of_scaled_cosines():
     p = torch.softmax(4.0 * cos, dim=1)
     expected = -torch.log(torch.stack([p[i, (labels == labels[i]) & (torch.arange(6) != i)].sum() for i in range(6)]))
     torch.testing.assert_close(NCALoss(scale=4.0, distance=CosineSimilarity())(x, labels), expected.mean())
+
+
+def test_finite_rows_whose_sum_overflows_are_accepted():
+    from dmlnotes.checks import check_finite_rows
+
+    big = torch.full((4, 4), 6e4, dtype=torch.float16)  # every entry finite, the sum is inf in float16
+    assert torch.isinf(big.sum()) and check_finite_rows(big) is big
+    big[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"1 of 4 rows \(2\)"):
+        check_finite_rows(big)
