@@ -202,3 +202,15 @@ def test_every_loss_takes_every_reduction_and_fills_its_stats(name):
 def test_an_unknown_reduction_is_named():
     with pytest.raises(ValueError, match="reduction must be one of"):
         NCALoss(reduction="median")
+
+
+def test_class_weight_losses_give_their_weights_their_own_learning_rate():
+    loss_fn = ProxyNCALoss(NUM_CLASSES, DIM)
+    group = loss_fn.parameter_group(lr=0.5)
+    assert group["lr"] == 0.5 and [p is loss_fn.weight for p in group["params"]] == [True]
+    optimizer = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1e-3}, group])
+    assert optimizer.param_groups[1]["lr"] == 0.5
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        loss_fn.parameter_group(lr=0)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
+        NormSoftmaxLoss(1, DIM)
