@@ -2,8 +2,9 @@
 
 ``fit`` draws batches from a batch sampler (class-balanced P x K by default), lets an
 optional miner choose pairs or triplets, steps the optimiser over the model's *and the
-loss's* parameters (proxies, class weights), shows a progress bar and can record 2-D
-embedding snapshots every N steps for the animations of :mod:`dmlnotes.plots`.
+loss's* parameters (proxies, class weights), steps an optional learning-rate scheduler,
+shows a progress bar and can record 2-D embedding snapshots every N steps for the
+animations of :mod:`dmlnotes.plots`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from .checks import check_positive_int
 from .data.samplers import ClassBalancedBatchSampler
@@ -106,6 +108,7 @@ def fit(
     epochs: int | None = None,
     steps: int | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    scheduler: LRScheduler | None = None,
     lr: float = 1e-3,
     loss_lr: float | None = None,
     weight_decay: float = 0.0,
@@ -127,14 +130,21 @@ def fit(
         epochs, steps: how long to train (give one; default one pass of the sampler).
         optimizer: default Adam over the model's parameters (``lr``) and the loss's
             parameters (``loss_lr``, default ``lr``; proxies often want 10-100x more).
+        scheduler: a ``torch.optim.lr_scheduler`` scheduler built on ``optimizer``, stepped
+            once after every optimiser step, so its step counts are optimiser steps (e.g.
+            ``MultiStepLR(optimizer, milestones=[100])``: steps 1-100 at the initial rate,
+            step 101 on at a tenth). Needs ``optimizer``; ``ReduceLROnPlateau`` needs a
+            metric: step it in a callback.
         device: default :func:`dmlnotes.device.get_device`.
         snapshot_every: record embeddings of ``snapshot_inputs`` before training, every
             this many steps, and at the end (for animations).
         callbacks: called as ``callback(step, history)`` after every optimiser step
-            (``step`` counts from 1); use them for schedules such as heating up.
+            (``step`` counts from 1, after the scheduler's step); use them for other
+            schedules, such as heating up.
         progress: show a progress bar (default on unless ``DMLNOTES_PROGRESS=0``).
 
     Raises:
+        ValueError: a bad argument, e.g. a scheduler that is not bound to ``optimizer``.
         FloatingPointError: the embeddings or the loss are NaN or infinite at some step
             (nothing is updated with them); the message names the step.
     """
@@ -152,6 +162,8 @@ def fit(
         steps = check_positive_int("steps", steps)
     if snapshot_every is not None and snapshot_inputs is None:
         raise ValueError("snapshot_every needs snapshot_inputs (the inputs to embed for the animation)")
+    if scheduler is not None:
+        _check_scheduler(scheduler, optimizer)
 
     model.to(device)
     loss_fn.to(device)
@@ -186,6 +198,8 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             history.losses.append(float(loss.detach()))
             history.stats.append(getattr(loss_fn, "last_stats", None))
             if snapshot_every and (step % snapshot_every == 0 or step == steps):
@@ -197,6 +211,17 @@ def fit(
                 bar.set_postfix(loss=f"{history.losses[-1]:.4f}")
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _check_scheduler(scheduler, optimizer: torch.optim.Optimizer | None) -> None:
+    if not isinstance(scheduler, LRScheduler):
+        raise ValueError(f"scheduler must be a torch.optim.lr_scheduler.LRScheduler, got {type(scheduler).__name__}")
+    if isinstance(scheduler, ReduceLROnPlateau):
+        raise ValueError("ReduceLROnPlateau steps on a metric, not once per optimiser step: step it in a callback")
+    if optimizer is None:
+        raise ValueError("scheduler needs the optimizer it was built on: pass it as optimizer=")
+    if scheduler.optimizer is not optimizer:
+        raise ValueError("scheduler is bound to another optimizer than the one given to fit: build it on optimizer")
 
 
 def _stop_unless_finite(what: str, values: Tensor, step: int, steps: int) -> None:

@@ -147,3 +147,58 @@ def test_fit_stops_at_the_first_non_finite_step_and_names_it():
     nan_model.p = nn.Parameter(torch.zeros(1))  # fit needs a parameter to optimise
     with pytest.raises(FloatingPointError, match="the model's embeddings became NaN or infinite at step 1"):
         fit(nan_model, CentreLoss(4, 2), data, steps=5, device="cpu", progress=False)
+
+
+class RateRecordingLoss(CentreLoss):
+    """Records the learning rate each step trains with (the loss runs before that step's update)."""
+
+    def __init__(self, num_classes, dim):
+        super().__init__(num_classes, dim)
+        self.optimizer, self.rates = None, []
+
+    def compute_loss(self, embeddings, labels, indices_tuple):
+        self.rates.append(self.optimizer.param_groups[0]["lr"])
+        return super().compute_loss(embeddings, labels, indices_tuple)
+
+
+def rates_and_losses(drop_with):
+    """Train 7 SGD steps with drops by 10 after steps 2 and 5, by ``drop_with`` "scheduler" or "callback"."""
+    seed_everything(0)
+    model, loss_fn = MLPEmbedding(8, 2), RateRecordingLoss(4, 2)
+    loss_fn.optimizer = optimizer = torch.optim.SGD([*model.parameters(), *loss_fn.parameters()], lr=0.05)
+    if drop_with == "scheduler":
+        scheduled = {"scheduler": torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 5], gamma=0.1)}
+    else:  # the temperature sweep's callback before fit took a scheduler
+
+        def drop(step, history):
+            if step in {2, 5}:
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.1
+
+        scheduled = {"callbacks": [drop]}
+    history = fit(model, loss_fn, blobs(), steps=7, optimizer=optimizer, device="cpu", progress=False, **scheduled)
+    return loss_fn.rates, history.losses
+
+
+def test_a_scheduler_steps_after_every_optimiser_step():
+    rates, losses = rates_and_losses("scheduler")
+    # After step 2 the rate drops, so step 3 is the first at 0.005; after step 5, step 6 is the first at 0.0005.
+    assert rates == pytest.approx([0.05, 0.05, 0.005, 0.005, 0.005, 0.0005, 0.0005], rel=1e-12)
+    # A callback multiplying the rate after the same steps gives the same rates and losses, bit for bit.
+    assert (rates, losses) == rates_and_losses("callback")
+
+
+def test_fit_refuses_a_scheduler_it_cannot_step():
+    model, loss_fn, data = MLPEmbedding(8, 2), CentreLoss(4, 2), blobs()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    other = torch.optim.SGD(loss_fn.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="scheduler must be a torch.optim.lr_scheduler.LRScheduler, got SGD"):
+        fit(model, loss_fn, data, steps=1, optimizer=optimizer, scheduler=other, progress=False)
+    with pytest.raises(ValueError, match="needs the optimizer it was built on"):
+        fit(model, loss_fn, data, steps=1, scheduler=torch.optim.lr_scheduler.StepLR(optimizer, 5), progress=False)
+    with pytest.raises(ValueError, match="bound to another optimizer"):
+        step_lr = torch.optim.lr_scheduler.StepLR(optimizer, 5)
+        fit(model, loss_fn, data, steps=1, optimizer=other, scheduler=step_lr, progress=False)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+        fit(model, loss_fn, data, steps=1, optimizer=optimizer, scheduler=plateau, progress=False)

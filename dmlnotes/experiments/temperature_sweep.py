@@ -94,8 +94,8 @@ class SweepConfig:
         warmup_steps: first steps that train only the new layers and the class weights
             (Zhai & Wu's warm-up epoch; 0 for a network trained from scratch).
         lr: learning rate of SGD (all parameters, class weights included).
-        lr_drop_steps: steps (counted after the warm-up) at which the rate is multiplied
-            by ``lr_drop_factor``.
+        lr_drop_steps: distinct steps (counted from 1 after the warm-up) after which the rate
+            is multiplied by ``lr_drop_factor`` (:class:`~torch.optim.lr_scheduler.MultiStepLR`).
         lr_drop_factor: the factor of each drop.
         momentum, weight_decay: of SGD.
         classes_per_batch, samples_per_class: the P x K class-balanced batches.
@@ -144,6 +144,11 @@ class SweepConfig:
         ):
             check_positive_int(name, getattr(self, name))
         check_non_negative_int("warmup_steps", self.warmup_steps)
+        for step in self.lr_drop_steps:
+            check_positive_int("lr_drop_steps", step)
+        if len(set(self.lr_drop_steps)) != len(self.lr_drop_steps):
+            # MultiStepLR would drop twice at a repeated step
+            raise ValueError(f"lr_drop_steps must be distinct, got {self.lr_drop_steps!r}")
         check_positive("lr", self.lr)
         check_positive("lr_drop_factor", self.lr_drop_factor)
         if not 0 <= self.momentum < 1:
@@ -591,13 +596,10 @@ def train_one(
         )
         losses += history.losses
     optimizer = _sgd(list(model.parameters()) + list(loss_fn.parameters()), config)
-    drops = set(config.lr_drop_steps)
-
-    def drop_learning_rate(step: int, _history) -> None:
-        if step in drops:
-            for group in optimizer.param_groups:
-                group["lr"] *= config.lr_drop_factor
-
+    # Stepped after every optimiser step: after step s in lr_drop_steps, step s + 1 on uses the dropped rate.
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=config.lr_drop_steps, gamma=config.lr_drop_factor
+    )
     history = fit(
         model,
         loss_fn,
@@ -605,8 +607,8 @@ def train_one(
         batch_sampler=sampler,
         steps=config.steps,
         optimizer=optimizer,
+        scheduler=scheduler,
         device=device,
-        callbacks=[drop_learning_rate],
         progress=False,
     )
     losses += history.losses

@@ -85,6 +85,39 @@ def test_cub_path_runs_end_to_end_on_a_tiny_folder_on_the_cpu(tmp_path, monkeypa
     assert len(full) > len(warmup)
 
 
+def test_the_rate_drops_after_the_drop_steps_counted_after_the_warm_up(monkeypatch):
+    rates = []  # per fit call (warm-up, then training): the rate each step trains with, read as its loss runs
+    real_fit = ts.fit
+
+    def recording_fit(model, loss_fn, *args, optimizer, **kwargs):
+        rates.append([])
+        forward = loss_fn.forward
+
+        def recorded_forward(*forward_args):
+            rates[-1].append(optimizer.param_groups[0]["lr"])
+            return forward(*forward_args)
+
+        loss_fn.forward = recorded_forward
+        try:
+            return real_fit(model, loss_fn, *args, optimizer=optimizer, **kwargs)
+        finally:
+            del loss_fn.forward
+
+    monkeypatch.setattr(ts, "fit", recording_fit)
+    config = dataclasses.replace(TINY_GLYPHS, steps=6, warmup_steps=2, lr=0.01, lr_drop_steps=(2, 5))
+    data = (tiny_images(8, 4, seed=0), tiny_images(4, 3, seed=1))
+    run, _, _ = ts.train_one(config, 0.1, 0, *data, ts.default_model_factory(config), torch.device("cpu"))
+    assert len(run.losses) == 8
+    assert rates[0] == [0.01, 0.01]  # the warm-up keeps its rate
+    assert rates[1] == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.001, 0.0001], rel=1e-12)
+
+
+@pytest.mark.parametrize("drops", [(0,), (3, 3), (1.5,)])
+def test_drop_steps_are_distinct_steps_from_1(drops):
+    with pytest.raises(ValueError, match="lr_drop_steps"):
+        dataclasses.replace(TINY_GLYPHS, lr_drop_steps=drops)
+
+
 def test_cub_without_data_says_where_to_get_it(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="CUB-200-2011 was not found"):
         ts.run_sweep([0.05], [0], "cub", root=tmp_path / "nowhere", device="cpu")
