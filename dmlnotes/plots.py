@@ -1,4 +1,5 @@
-"""Figures of the lessons: 2-D embedding scatter plots, training animations, sliders.
+"""Figures of the lessons: 2-D embedding scatter plots, training animations, sliders, loss
+curves, the temperature sweep's Recall@1 against Table 1.
 
 Animations are matplotlib ``FuncAnimation`` objects rendered as inline HTML (JavaScript
 player with palette-PNG frames embedded), capped at ``max_frames`` so that a notebook stays
@@ -27,10 +28,14 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
+
+if TYPE_CHECKING:  # for the hint only: importing the sweep loads torch and the training code
+    from .experiments.temperature_sweep import SweepResult
 
 STATIC_ENV_VAR = "DMLNOTES_STATIC"
 PALETTE_COLORS = 256  # colours of an animation frame: fewer merge class colours (median cut keeps them at 256)
@@ -431,6 +436,54 @@ def plot_losses(
         ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_sweep(result: SweepResult, ax=None, reference: bool = True, title: str | None = None):
+    """Recall@1 against the temperature on a log axis: each seed, the mean, and Table 1's row.
+
+    ``result`` is a :class:`~dmlnotes.experiments.temperature_sweep.SweepResult` (run or loaded);
+    ``reference=False`` leaves out the survey's Table 1.
+    """
+    from .experiments.temperature_sweep.config import TABLE1_RECALL_AT_1, TABLE1_TEMPERATURES
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    temperatures = np.array(result.temperatures)
+    values = 100 * result.values()
+    for column in range(values.shape[1]):
+        ax.plot(
+            temperatures,
+            values[:, column],
+            "o",
+            color=role_color("ours"),
+            alpha=0.45,
+            markersize=4,
+            label="one seed" if column == 0 else None,
+        )
+    ax.errorbar(
+        temperatures,
+        result.mean_recall(),
+        yerr=result.spread_recall(),
+        color=role_color("ours"),
+        marker="o",
+        capsize=3,
+        label=f"{result.setup}: mean $\\pm$ std over {values.shape[1]} seeds",
+    )
+    if reference:
+        ax.plot(
+            TABLE1_TEMPERATURES,
+            TABLE1_RECALL_AT_1,
+            "s--",
+            color=role_color("paper"),
+            label="survey Table 1 (CUB-200-2011)",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T (log scale)")
+    ax.set_ylabel("Recall@1 on test classes (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title or "Recall@1 against the temperature of the normalised softmax", fontsize=10)
+    ax.legend(fontsize=9)
     return ax
 
 

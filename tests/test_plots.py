@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dmlnotes import plots
+from dmlnotes.experiments import temperature_sweep as ts
 from dmlnotes.training import Snapshot, TrainingHistory
 
 
@@ -137,6 +138,21 @@ def test_loss_curves_and_image_grid():
     fig = plots.show_images(np.zeros((5, 1, 8, 8)), [0, 1, 2, 0, 1], class_names=["a", "b", "c"], columns=3)
     assert len(fig.axes) == 6
     plt.close("all")
+
+
+def test_plot_sweep_draws_our_row_beside_table1(tmp_path):
+    rows = [(0.05, 0, 60.0), (0.05, 1, 62.0), (1.0, 0, 50.0), (1.0, 1, 51.0)]
+    runs = [ts.RunResult(t, s, r / 100, 1.0, 0.5, 0.5, 0.2, 0.3, 1.0, 2.0, 0.1) for t, s, r in rows]
+    result = ts.SweepResult.load(ts.SweepResult("glyphs", ts.GLYPHS, runs).save(tmp_path / "sweep.json"))
+    ax = plots.plot_sweep(result)
+    assert ax.get_xscale() == "log" and ax.get_ylabel().startswith("Recall@1")
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any("Table 1" in label for label in labels) and any("2 seeds" in label for label in labels)
+    plt.close(ax.figure)
+    ax = plots.plot_sweep(result, reference=False)
+    assert not any("Table 1" in text.get_text() for text in ax.get_legend().get_texts())
+    plt.close(ax.figure)
+    assert ts.plot_sweep is plots.plot_sweep  # where it lived before plots.py, and notebook 12 imports it
 
 
 def test_palette_frames_keep_the_picture_and_shrink_it():
