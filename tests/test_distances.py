@@ -137,3 +137,24 @@ def test_finite_rows_whose_sum_overflows_are_accepted():
     big[2, 1] = float("nan")
     with pytest.raises(ValueError, match=r"1 of 4 rows \(2\)"):
         check_finite_rows(big)
+
+
+@pytest.mark.parametrize("with_y", [False, True])
+def test_closed_form_gradient_passes_gradcheck_and_gradgradcheck(with_y):
+    torch.manual_seed(5)
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    inputs = (x, y) if with_y else (x,)
+    function = (lambda a, b: pairwise_squared_euclidean(a, b)) if with_y else (lambda a: pairwise_squared_euclidean(a))
+    assert torch.autograd.gradcheck(function, inputs)
+    assert torch.autograd.gradgradcheck(function, inputs)
+
+
+def test_gradient_equals_the_loop_of_two_differences():
+    torch.manual_seed(6)
+    x, y = torch.randn(5, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    weights = torch.randn(5, 3, dtype=torch.float64)
+    x.requires_grad_(True)
+    (pairwise_squared_euclidean(x, y) * weights).sum().backward()
+    expected = torch.stack([sum(2 * weights[i, j] * (x[i] - y[j]) for j in range(3)) for i in range(5)])
+    torch.testing.assert_close(x.grad, expected.detach())

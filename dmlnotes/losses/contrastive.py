@@ -102,8 +102,12 @@ class ContrastiveLoss(MetricLoss):
         if n < 2:
             return LossTerms.none(embeddings, "pair")
         same = labels.unsqueeze(0) == labels.unsqueeze(1)
-        eye = torch.eye(n, dtype=torch.bool, device=labels.device)
-        terms = torch.where(same, self._positive_terms(matrix), self._negative_terms(matrix)).masked_fill(eye, 0.0)
+        # closer_than(D, b) = -farther_than(D, b): one expression serves both kinds of pair,
+        # [sign * farther_than(D, bound)]_+ with sign +1 for positives, -1 for negatives and
+        # 0 on the diagonal (a sample is no pair with itself): three differentiable operations.
+        bound = torch.full_like(matrix, self.margin).masked_fill_(same, self.pos_margin)
+        sign = torch.full_like(matrix, -1.0).masked_fill_(same, 1.0).fill_diagonal_(0.0)
+        terms = F.relu(sign * self.distance.farther_than(matrix, bound))
         return LossTerms(terms, what="pair", num_terms=n * (n - 1) // 2, multiplicity=2)
 
     def _positive_terms(self, distances: Tensor) -> Tensor:

@@ -181,7 +181,7 @@ def test_every_loss_takes_every_reduction_and_fills_its_stats(name):
         torch.manual_seed(0)
         loss_fn = LOSSES[name]().double()
         loss_fn.reduction = reduction
-        values[reduction] = float(loss_fn(embeddings, labels))
+        values[reduction] = loss_fn(embeddings, labels).item()
         stats = loss_fn.last_stats
         assert stats is not None and 0 < stats.num_active <= stats.num_terms
     penalty = 0.0
