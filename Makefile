@@ -14,7 +14,7 @@ COLD ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.dmlnotes-installed
 
-.PHONY: lab lint test install notebooks bench bench-losses clean
+.PHONY: lab lint test install notebooks bench bench-losses bench-metrics clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench: $(INSTALLED)
 
 bench-losses: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.experiments.loss_benchmark
+
+bench-metrics: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.experiments.metrics_benchmark
 
 clean:
 	rm -rf $(VENV) .pytest_cache

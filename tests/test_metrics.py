@@ -141,3 +141,108 @@ def test_bad_k_and_metric():
         map_at_r(x, y, metric="manhattan")
     with pytest.raises(ValueError, match="single sample"):
         map_at_r(x[:5], y[:5])
+
+
+def test_equal_distances_are_ranked_by_index():
+    # Integer points with many duplicates, 64 of them so that the centred coordinates are
+    # multiples of 1/64: distances stay exact in float32 and tie everywhere.
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 3, (64, 2), generator=generator).float()
+    expected = brute_force_ranking(x.numpy(), "euclidean")
+    for k in (1, 4, 11, 63):
+        for chunk_size in (7, 1024):
+            found = nearest_neighbors(x, k, chunk_size=chunk_size, backend="torch")
+            assert found.tolist() == [ranking[:k] for ranking in expected]
+
+
+def test_one_search_serves_every_retrieval_metric():
+    torch.manual_seed(1)
+    x, y = torch.randn(90, 5), torch.arange(9).repeat_interleave(10)
+    together = retrieval_metrics(x, y, ks=(1, 2, 4, 8), with_nmi=False)
+    apart = {f"R@{k}": v for k, v in recall_at_k(x, y, ks=(1, 2, 4, 8)).items()}
+    apart["MAP@R"] = map_at_r(x, y)
+    assert together == apart
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_faiss_backend_gives_the_same_neighbours(metric):
+    pytest.importorskip("faiss")
+    torch.manual_seed(2)
+    x, y = torch.randn(500, 16) + 5.0, torch.arange(25).repeat_interleave(20)
+    assert torch.equal(
+        nearest_neighbors(x, 7, metric, backend="faiss"), nearest_neighbors(x, 7, metric, backend="torch")
+    )
+    by_faiss = retrieval_metrics(x, y, metric=metric, with_nmi=False, backend="faiss")
+    assert by_faiss == pytest.approx(retrieval_metrics(x, y, metric=metric, with_nmi=False, backend="torch"), abs=1e-12)
+
+
+def test_faiss_backend_never_returns_the_query_itself():
+    pytest.importorskip("faiss")
+    x = torch.zeros(6, 3)  # every point a duplicate of every other
+    found = nearest_neighbors(x, 5, backend="faiss")
+    assert all(q not in row for q, row in enumerate(found.tolist()))
+    assert all(sorted(row) == sorted(set(range(6)) - {q}) for q, row in enumerate(found.tolist()))
+
+
+def test_missing_faiss_is_named(monkeypatch):
+    import dmlnotes.metrics as metrics
+
+    monkeypatch.setattr(metrics, "faiss_available", lambda: False)
+    x = torch.randn(30, 2)
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        nearest_neighbors(x, 2, backend="faiss")
+    assert metrics._resolve_backend("auto", 10**6) == "torch"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        nearest_neighbors(x, 2, backend="annoy")
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_recall_at_1_and_map_at_r_agree_with_pytorch_metric_learning(metric):
+    from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
+    from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+    from pytorch_metric_learning.utils.inference import CustomKNN
+
+    torch.manual_seed(4)
+    x, y = torch.randn(400, 8), torch.randint(0, 12, (400,))
+    distance = CosineSimilarity() if metric == "cosine" else LpDistance(normalize_embeddings=False)
+    calculator = AccuracyCalculator(
+        include=("precision_at_1", "mean_average_precision_at_r"),
+        knn_func=CustomKNN(distance),
+        device=torch.device("cpu"),
+    )
+    theirs = calculator.get_accuracy(x, y)  # the query set is the reference set: each query left out of its own
+    ours = retrieval_metrics(x, y, ks=(1,), metric=metric, with_nmi=False)
+    assert ours["R@1"] == pytest.approx(theirs["precision_at_1"], abs=1e-9)
+    assert ours["MAP@R"] == pytest.approx(theirs["mean_average_precision_at_r"], abs=1e-6)
+
+
+def test_normalized_mutual_information_agrees_with_scikit_learn():
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from dmlnotes.metrics import AVERAGE_METHODS, normalized_mutual_information
+
+    rng = np.random.default_rng(5)
+    for size, classes, clusters in [(50, 3, 4), (400, 10, 10), (7, 1, 3), (20, 20, 2)]:
+        a, b = rng.integers(0, classes, size), rng.integers(0, clusters, size)
+        for method in AVERAGE_METHODS:
+            expected = normalized_mutual_info_score(a, b, average_method=method)
+            assert normalized_mutual_information(a, b, method) == pytest.approx(expected, abs=1e-12)
+    assert normalized_mutual_information([4, 4, 4], [0, 0, 0]) == 1.0
+    with pytest.raises(ValueError, match="same length"):
+        normalized_mutual_information([0, 1], [0, 1, 2])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda x, y: recall_at_k(x, y, ks=1, chunk_size=2.5), "chunk_size must be an integer"),
+        (lambda x, y: nmi(x, y, num_clusters=2.5), "num_clusters must be an integer"),
+        (lambda x, y: recall_at_k(x, y, ks=(1, True)), "each k in ks must be an integer"),
+        (lambda x, y: recall_at_k(x, y, ks=()), "at least one positive integer"),
+        (lambda x, y: nmi(x, y, average_method="harmonic"), "average_method must be one of"),
+    ],
+)
+def test_bad_parameters_are_named(call, message):
+    x, y = torch.randn(6, 2), torch.tensor([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match=message):
+        call(x, y)

@@ -57,7 +57,7 @@ from ..losses import (
     ProxyNCALoss,
     TripletLoss,
 )
-from ..metrics import map_at_r, recall_at_k
+from ..metrics import retrieval_metrics
 from ..miners import BatchHardMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
 from ..training import embed, fit
@@ -173,14 +173,15 @@ def _train(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set,
     def measure(step: int, history) -> None:
         if step in lengths:
             embeddings = embed(model, test_set.inputs, device=device)  # eval mode, no randomness drawn
+            scores = retrieval_metrics(embeddings, test_set.labels, ks=1, metric=recipe.metric, with_nmi=False)
             results.append(
                 ComparisonResult(
                     name=recipe.name,
                     lesson=recipe.lesson,
                     seed=seed,
                     steps=step,
-                    recall_at_1=recall_at_k(embeddings, test_set.labels, ks=1, metric=recipe.metric)[1],
-                    map_at_r=map_at_r(embeddings, test_set.labels, metric=recipe.metric),
+                    recall_at_1=scores["R@1"],
+                    map_at_r=scores["MAP@R"],
                     seconds=time.perf_counter() - start,
                     final_loss=float(np.mean(history.losses[-10:])),
                 )
