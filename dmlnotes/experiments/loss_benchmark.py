@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..distances import EuclideanDistance, SquaredEuclideanDistance
 from ..losses import (
+    CenterLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     LiftedStructureLoss,
@@ -101,6 +102,7 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         ),
         Pairing("NCA", NCALoss(), pml.NCALoss(distance=pml_distances.LpDistance(power=2, normalize_embeddings=False))),
         Pairing("coupled clusters", CoupledClustersLoss(margin=1.0), None),
+        Pairing("center loss (Wen's rule)", CenterLoss(num_classes, dim), None),
         Pairing("proxy-NCA (eq. 14)", proxy_ours, proxy_theirs),
         Pairing("normalized softmax", softmax_ours, softmax_theirs),
     ]

@@ -1,10 +1,11 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8) and the softmax
-losses with temperature (2.1-2.2).
+Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), NCA, the proxy loss (1.8)
+and the softmax losses with temperature (2.1-2.2).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
+from .center import CenterLoss
 from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
@@ -40,6 +41,7 @@ __all__ = [
     "npair_batch_sampler",
     "split_anchor_positive",
     "CoupledClustersLoss",
+    "CenterLoss",
     "NCALoss",
     "ProxyNCALoss",
     "NormSoftmaxLoss",

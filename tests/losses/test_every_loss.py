@@ -12,6 +12,7 @@ import torch
 
 from dmlnotes.distances import EuclideanDistance
 from dmlnotes.losses import (
+    CenterLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     HeatedUpSoftmaxLoss,
@@ -42,6 +43,8 @@ LOSSES = {
     "N-pair": lambda: NPairLoss(),
     "N-pair (one pair per class)": lambda: NPairLoss(pairs="npair"),
     "coupled clusters": lambda: CoupledClustersLoss(),
+    "center": lambda: CenterLoss(NUM_CLASSES, DIM, center_weight=0.5),
+    "center (centres by gradient)": lambda: CenterLoss(NUM_CLASSES, DIM, center_weight=0.5, center_update="gradient"),
     "NCA": lambda: NCALoss(),
     "proxy-NCA": lambda: ProxyNCALoss(NUM_CLASSES, DIM),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
@@ -131,8 +134,11 @@ def test_an_empty_batch_gives_an_exact_zero(name):
 
 
 # Contrastive has negative pairs to learn from here; the class-weight losses always have terms.
+CLASS_WEIGHT_NAMES = ("softmax", "proxy", "center")
+
+
 @pytest.mark.parametrize(
-    "name", [n for n in LOSSES if not n.startswith("contrastive") and "softmax" not in n and "proxy" not in n]
+    "name", [n for n in LOSSES if not n.startswith("contrastive") and not any(w in n for w in CLASS_WEIGHT_NAMES)]
 )
 def test_a_batch_with_nothing_to_learn_is_exactly_zero_even_when_its_sum_overflows(name):
     # One sample per class: no positive pair. float16 values whose sum overflows to inf.
