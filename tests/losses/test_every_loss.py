@@ -44,6 +44,7 @@ LOSSES = {
     "coupled clusters": lambda: CoupledClustersLoss(),
     "NCA": lambda: NCALoss(),
     "proxy-NCA": lambda: ProxyNCALoss(NUM_CLASSES, DIM),
+    "proxy-NCA (dynamic, eq. 12)": lambda: ProxyNCALoss(NUM_CLASSES, DIM, proxies_per_class=2),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
     "heated-up softmax": lambda: HeatedUpSoftmaxLoss(NUM_CLASSES, DIM),
 }
