@@ -36,6 +36,8 @@ class ClassWeightLoss(MetricLoss):
         num_classes: number of training classes (>= 2); labels must lie in ``0 .. num_classes-1``.
         embedding_dim: dimension of the embeddings (and of each class's row).
         warn_if_empty: warn when a batch is empty.
+        rows_per_class: learnable rows per class (several proxies per class); row ``r``
+            belongs to class ``r // rows_per_class`` (:attr:`row_classes`).
 
     The weight is this module's parameter: give ``loss_fn.parameters()`` (or
     :meth:`parameter_group`) to the optimiser and call ``loss_fn.to(device)`` with the model.
@@ -44,11 +46,24 @@ class ClassWeightLoss(MetricLoss):
     takes_indices_tuple = False
     compares_with = "every class's weight"
 
-    def __init__(self, num_classes: int, embedding_dim: int, warn_if_empty: bool = False, reduction: str = "mean"):
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        warn_if_empty: bool = False,
+        reduction: str = "mean",
+        rows_per_class: int = 1,
+    ):
         super().__init__(warn_if_empty=warn_if_empty, reduction=reduction)
         self.num_classes = check_integer("num_classes", num_classes, minimum=2)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
-        self.weight = init_class_weights(self.num_classes, self.embedding_dim)
+        self.rows_per_class = check_positive_int("rows_per_class", rows_per_class)
+        self.weight = init_class_weights(self.num_classes * self.rows_per_class, self.embedding_dim)
+
+    @property
+    def row_classes(self) -> Tensor:
+        """The class of each row of the weight, shape ``(num_classes * rows_per_class,)``."""
+        return torch.arange(self.weight.shape[0], device=self.weight.device) // self.rows_per_class
 
     def check_class_labels(self, labels: Tensor) -> Tensor:
         """Labels as class ids in ``0 .. num_classes-1`` (raises otherwise)."""
@@ -69,4 +84,5 @@ class ClassWeightLoss(MetricLoss):
         return {"params": [p for p in self.parameters() if p.requires_grad], "lr": check_positive("lr", lr)}
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, {super().extra_repr()}"
+        rows = f", rows_per_class={self.rows_per_class}" if self.rows_per_class > 1 else ""
+        return f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}{rows}, {super().extra_repr()}"

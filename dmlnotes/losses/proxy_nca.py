@@ -34,9 +34,14 @@ class ProxyNCALoss(ClassWeightLoss):
     normalised softmax are proxies.
 
     Conventions:
-        * Static assignment: proxy ``c`` belongs to class ``c``, so labels must be in
-          ``0 .. num_classes-1``. The dynamic assignment of eq. (12) (a sample's proxy is
-          its nearest one) is not implemented.
+        * Static assignment (``proxies_per_class=1``, default): proxy ``c`` belongs to
+          class ``c``, so labels must be in ``0 .. num_classes-1``.
+        * Dynamic assignment (``proxies_per_class=k > 1``), eq. (12): each class owns ``k``
+          proxies and a sample's proxy is the nearest of its class's,
+          ``p(x) = argmin_{p in P_y} d^2(x, p)``, chosen anew at every step; the proxies of
+          the other classes are the negatives, and the class's other proxies take no part.
+          (Eq. (12) takes the argmin over all proxies; with labelled proxies only the own
+          class's can be the positive, as in the multi-proxy losses that followed.)
         * ``distance=SquaredEuclideanDistance(normalize_embeddings=True)`` (default, the
           paper's setting): embeddings and proxies are L2-normalised, so ``d^2 = 2 - 2 cos``
           lies in ``[0, 4]``.
@@ -68,6 +73,8 @@ class ProxyNCALoss(ClassWeightLoss):
         warn_if_empty: warn when a batch is empty.
         reduction: ``"mean"`` (default), ``"mean_nonzero"`` or ``"sum"`` over the terms
             (see :class:`~dmlnotes.losses.base.MetricLoss`).
+        proxies_per_class: ``1`` for the static assignment, ``k > 1`` for eq. (12)'s
+            dynamic one (``weight`` then has ``k`` rows per class, class-major).
 
     Shapes:
         embeddings ``(batch, embedding_dim)``, labels ``(batch,)`` -> scalar.
@@ -84,8 +91,15 @@ class ProxyNCALoss(ClassWeightLoss):
         scale: float = 1.0,
         warn_if_empty: bool = False,
         reduction: str = "mean",
+        proxies_per_class: int = 1,
     ):
-        super().__init__(num_classes, embedding_dim, warn_if_empty=warn_if_empty, reduction=reduction)
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            warn_if_empty=warn_if_empty,
+            reduction=reduction,
+            rows_per_class=proxies_per_class,
+        )
         self.include_positive_in_denominator = bool(include_positive_in_denominator)
         self.distance = check_distance(distance, SquaredEuclideanDistance(normalize_embeddings=True))
         self.scale = check_positive("scale", scale)
@@ -96,12 +110,16 @@ class ProxyNCALoss(ClassWeightLoss):
         proxies = self.weight.detach()
         return F.normalize(proxies, dim=1) if self.distance.normalize_embeddings else proxies.clone()
 
+    @property
+    def proxies_per_class(self) -> int:
+        return self.rows_per_class
+
     def distances(self, embeddings: Tensor) -> Tensor:
-        """``(batch, num_classes)`` matrix of ``d(x_i, p_c)`` (``d^2`` by default, after normalisation if set)."""
+        """``(batch, num_proxies)`` matrix of ``d(x_i, p_c)`` (``d^2`` by default, after normalisation if set)."""
         return self.distance(embeddings, self.weight_like(embeddings))
 
     def logits(self, embeddings: Tensor) -> Tensor:
-        """``-s d(x_i, p_c)``, shape ``(batch, num_classes)``: the proxies' softmax logits."""
+        """``-s d(x_i, p_c)``, shape ``(batch, num_proxies)``: the proxies' softmax logits."""
         return self.distance.as_logits(self.distances(embeddings), self.scale)
 
     def class_probabilities(self, embeddings: Tensor) -> Tensor:
@@ -113,12 +131,35 @@ class ProxyNCALoss(ClassWeightLoss):
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> Tensor:
         labels = self.check_class_labels(labels)
         logits = self.logits(embeddings)
-        positive = logits.gather(1, labels.unsqueeze(1)).squeeze(1)
-        if not self.include_positive_in_denominator:
-            is_own_proxy = F.one_hot(labels, self.num_classes).bool()
+        if self.rows_per_class == 1:
+            assigned = labels
+            is_own_proxy = (
+                F.one_hot(labels, self.num_classes).bool() if not self.include_positive_in_denominator else None
+            )
+        else:
+            is_own_proxy = self.row_classes.to(labels.device).unsqueeze(0) == labels.unsqueeze(1)
+            assigned = self.assigned_proxies(logits.detach(), is_own_proxy)
+            if self.include_positive_in_denominator:  # the class's other proxies are neither positive nor negative
+                is_own_proxy = is_own_proxy.scatter(1, assigned.unsqueeze(1), False)
+        positive = logits.gather(1, assigned.unsqueeze(1)).squeeze(1)
+        if is_own_proxy is not None:
             logits = logits.masked_fill(is_own_proxy, float("-inf"))
         terms = torch.logsumexp(logits, dim=1) - positive
         return LossTerms(terms, what="sample")
+
+    @staticmethod
+    def assigned_proxies(logits: Tensor, is_own_proxy: Tensor) -> Tensor:
+        """Eq. (12): each sample's nearest proxy of its class (the largest logit among them)."""
+        return logits.masked_fill(~is_own_proxy, float("-inf")).argmax(dim=1)
+
+    def assign(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """Index of the proxy each sample is assigned to (its class's proxy when static), for plots."""
+        labels = self.check_class_labels(labels).to(embeddings.device)
+        if self.rows_per_class == 1:
+            return labels
+        with torch.no_grad():
+            is_own_proxy = self.row_classes.to(embeddings.device).unsqueeze(0) == labels.unsqueeze(1)
+            return self.assigned_proxies(self.logits(embeddings), is_own_proxy)
 
     def extra_repr(self) -> str:
         return (

@@ -47,6 +47,7 @@ LOSSES = {
     "center (centres by gradient)": lambda: CenterLoss(NUM_CLASSES, DIM, center_weight=0.5, center_update="gradient"),
     "NCA": lambda: NCALoss(),
     "proxy-NCA": lambda: ProxyNCALoss(NUM_CLASSES, DIM),
+    "proxy-NCA (dynamic, eq. 12)": lambda: ProxyNCALoss(NUM_CLASSES, DIM, proxies_per_class=2),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
     "heated-up softmax": lambda: HeatedUpSoftmaxLoss(NUM_CLASSES, DIM),
 }

@@ -266,3 +266,72 @@ def test_no_warning_on_a_normal_batch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loss_fn(embeddings, labels)
+
+
+# Dynamic assignment, eq. (12) -------------------------------------------------------------
+def brute_dynamic_proxy_nca(embeddings, proxies, labels, per_class, include_positive, normalize, scale):
+    """Eq. (12) then (13)/(14), sample by sample: the nearest of the class's proxies is the positive."""
+    total = 0.0
+    unit = (lambda v: v / v.norm()) if normalize else (lambda v: v)
+    for i in range(embeddings.shape[0]):
+        x = unit(embeddings[i])
+        own = [r for r in range(proxies.shape[0]) if r // per_class == int(labels[i])]
+        nearest = min(own, key=lambda r: ((x - unit(proxies[r])) ** 2).sum().item())
+        positive = torch.exp(-scale * ((x - unit(proxies[nearest])) ** 2).sum())
+        denominator = positive if include_positive else 0.0
+        for r in range(proxies.shape[0]):
+            if r not in own:
+                denominator = denominator + torch.exp(-scale * ((x - unit(proxies[r])) ** 2).sum())
+        total = total - torch.log(positive / denominator)
+    return total / embeddings.shape[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("settings", CASES)
+def test_dynamic_assignment_matches_brute_force_values_and_gradients(dtype, settings):
+    loss_fn, embeddings, labels = make_problem(dtype, n=10, spread=0.7, proxies_per_class=3, **settings)
+    assert loss_fn.weight.shape == (4 * 3, 3)
+    assert_same_value_and_weight_grads(
+        loss_fn,
+        embeddings,
+        labels,
+        lambda e, proxies: brute_dynamic_proxy_nca(
+            e,
+            proxies,
+            labels,
+            3,
+            settings["include_positive_in_denominator"],
+            settings["distance"].normalize_embeddings,
+            settings["scale"],
+        ),
+        TOL[dtype],
+    )
+
+
+def test_dynamic_assignment_picks_the_nearest_proxy_of_the_class():
+    loss_fn = ProxyNCALoss(2, 2, proxies_per_class=2, distance=SquaredEuclideanDistance())
+    #            class 0: two modes        class 1: two modes
+    set_proxies(loss_fn, [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    embeddings = torch.tensor([[0.9, 0.1], [-0.8, 0.0], [0.1, 0.95], [0.0, -0.7], [0.6, 0.6]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 0])
+    # The last point is nearer to class 1's proxy (0, 1) than to (-1, 0), but only class 0's count.
+    assert loss_fn.assign(embeddings, labels).tolist() == [0, 1, 2, 3, 0]
+
+
+def test_two_copies_of_each_proxy_keep_the_positive_and_count_each_negative_twice():
+    static, embeddings, labels = make_problem(torch.float64, n=12, spread=0.7, include_positive_in_denominator=True)
+    assert static.proxies_per_class == 1
+    dynamic = ProxyNCALoss(4, 3, proxies_per_class=2, include_positive_in_denominator=True).double()
+    set_proxies(dynamic, static.weight.detach().repeat_interleave(2, dim=0).tolist())
+    logits = static.logits(embeddings).detach()
+    own = F.one_hot(labels, 4).bool()
+    positive = logits[own]
+    negatives = logits.masked_fill(own, float("-inf")) + math.log(2.0)
+    expected = (torch.logsumexp(torch.cat([positive[:, None], negatives], dim=1), dim=1) - positive).mean()
+    torch.testing.assert_close(dynamic(embeddings, labels).detach(), expected)
+
+
+def test_bad_proxies_per_class_is_named():
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="rows_per_class must be an integer"):
+            ProxyNCALoss(3, 2, proxies_per_class=bad)
