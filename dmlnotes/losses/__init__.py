@@ -1,7 +1,7 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8) and the softmax
-losses with temperature (2.1-2.2).
+Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8), the ranked list
+loss (1.9) and the softmax losses with temperature (2.1-2.2).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -14,6 +14,7 @@ from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
 from .npair import NPairLoss, npair_batch_sampler, split_anchor_positive
 from .proxy_nca import ProxyNCALoss
+from .ranked_list import RankedListLoss
 from .softmax_temperature import (
     embedding_gradient,
     feature_gradient,
@@ -42,6 +43,7 @@ __all__ = [
     "CoupledClustersLoss",
     "NCALoss",
     "ProxyNCALoss",
+    "RankedListLoss",
     "NormSoftmaxLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",

@@ -20,6 +20,7 @@ from dmlnotes.losses import (
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
+    RankedListLoss,
     TripletLoss,
 )
 from dmlnotes.miners import (
@@ -46,6 +47,8 @@ LOSSES = {
     "proxy-NCA": lambda: ProxyNCALoss(NUM_CLASSES, DIM),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
     "heated-up softmax": lambda: HeatedUpSoftmaxLoss(NUM_CLASSES, DIM),
+    "ranked list": lambda: RankedListLoss(),
+    "ranked list (differentiated weights)": lambda: RankedListLoss(weights_as_constants=False),
 }
 MINERS = {
     "all triplets": AllTripletsMiner,
@@ -130,9 +133,14 @@ def test_an_empty_batch_gives_an_exact_zero(name):
     assert loss.item() == 0.0 and embeddings.grad.shape == (0, DIM)
 
 
-# Contrastive has negative pairs to learn from here; the class-weight losses always have terms.
+# Contrastive and ranked list have negative pairs to learn from here; the class-weight losses
+# always have terms.
+HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "ranked list")
+
+
 @pytest.mark.parametrize(
-    "name", [n for n in LOSSES if not n.startswith("contrastive") and "softmax" not in n and "proxy" not in n]
+    "name",
+    [n for n in LOSSES if not n.startswith(HAVE_NEGATIVES_TO_LEARN_FROM) and "softmax" not in n and "proxy" not in n],
 )
 def test_a_batch_with_nothing_to_learn_is_exactly_zero_even_when_its_sum_overflows(name):
     # One sample per class: no positive pair. float16 values whose sum overflows to inf.
