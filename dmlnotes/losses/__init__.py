@@ -1,13 +1,14 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8), the ranked list
-loss (1.9) and the softmax losses with temperature (2.1-2.2).
+Pair and triplet losses (survey 1.1-1.5), NCA, the proxy loss (1.8), the deep clustering
+and ranked list losses (1.9) and the softmax losses with temperature (2.1-2.2).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
 from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
+from .deep_clustering import DeepClusteringLoss
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .lifted_structure import LiftedStructureLoss
 from .nca import NCALoss
@@ -43,6 +44,7 @@ __all__ = [
     "CoupledClustersLoss",
     "NCALoss",
     "ProxyNCALoss",
+    "DeepClusteringLoss",
     "RankedListLoss",
     "NormSoftmaxLoss",
     "HeatedUpSoftmaxLoss",

@@ -14,6 +14,7 @@ from dmlnotes.distances import EuclideanDistance
 from dmlnotes.losses import (
     ContrastiveLoss,
     CoupledClustersLoss,
+    DeepClusteringLoss,
     HeatedUpSoftmaxLoss,
     LiftedStructureLoss,
     NCALoss,
@@ -47,6 +48,8 @@ LOSSES = {
     "proxy-NCA": lambda: ProxyNCALoss(NUM_CLASSES, DIM),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
     "heated-up softmax": lambda: HeatedUpSoftmaxLoss(NUM_CLASSES, DIM),
+    "deep clustering": lambda: DeepClusteringLoss(),
+    "deep clustering (not normalised)": lambda: DeepClusteringLoss(normalize_embeddings=False),
     "ranked list": lambda: RankedListLoss(),
     "ranked list (differentiated weights)": lambda: RankedListLoss(weights_as_constants=False),
 }
@@ -133,9 +136,9 @@ def test_an_empty_batch_gives_an_exact_zero(name):
     assert loss.item() == 0.0 and embeddings.grad.shape == (0, DIM)
 
 
-# Contrastive and ranked list have negative pairs to learn from here; the class-weight losses
-# always have terms.
-HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "ranked list")
+# Contrastive, deep clustering and ranked list have negative pairs to learn from here; the
+# class-weight losses always have terms.
+HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "deep clustering", "ranked list")
 
 
 @pytest.mark.parametrize(
