@@ -48,11 +48,12 @@ class RankedListLoss(MetricLoss):
           computed after subtracting the row's largest exponent, so any ``T_n`` stays
           finite (also in float16).
         * ``weights_as_constants=True`` (default): the weights only say how much each
-          violating negative's push counts, as in the paper's gradient (it treats
-          ``w_ij`` as constants, hence its name "weighting"). ``False`` differentiates
-          through them as pytorch-metric-learning does; the gradient of a softmax-weighted
-          mean then also *pulls in* negatives whose violation is below ``L_N(i) - 1/T_n``,
-          since moving them inward raises their weight more than it lowers the mean.
+          violating negative's push counts, as in the gradient the paper derives (``w_ij``
+          multiplies each pair's gradient as a constant). ``False`` differentiates through
+          them as pytorch-metric-learning does; the gradient of a softmax-weighted mean then
+          *pulls in* negatives whose violation is below ``L_N(i) - 1/T_n``: moving one inward
+          raises its weight, and more weight on a value below the mean lowers the mean more
+          than the larger violation raises it.
         * Reduction: ``"mean"`` divides by ``N``, every query counted, also one without any
           violating pair (its term is 0) or without any positive in the batch (it still
           has negatives). ``"mean_nonzero"`` divides by the queries with a non-zero term.
