@@ -11,15 +11,22 @@ rounds: below 1 means dmlnotes is faster.
 The last column compares the loss values. They differ where the implementations differ
 by design: the contrastive loss's reduction (ours averages all pairs; PML averages the
 non-zero positive and negative terms separately), the semi-hard miner (ours keeps the
-hardest semi-hard negative per pair, PML every one), and NCA on this batch of large
-unnormalised embeddings (PML drops anchors whose positive probability underflows).
+hardest semi-hard negative per pair, PML every one), NCA on this batch of large
+unnormalised embeddings (PML drops anchors whose positive probability underflows), and the
+ranked list loss by about 1e-3 (PML adds 1e-5 per column of the batch to its denominators,
+256e-5 against a query's 3 positives; its ``imbalance=0.5`` halves the loss, so its value is
+doubled here).
 pytorch-metric-learning is a development dependency, installed by ``make``.
+
+``--deep-clustering`` times the deep clustering loss instead, against its ``N x N`` form
+``||V V^T - Y Y^T||_F^2`` over growing batches (``--sizes``, ``N / 4`` classes).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,11 +39,13 @@ from ..losses import (
     CenterLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
+    DeepClusteringLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
+    RankedListLoss,
     TripletLoss,
 )
 from ..miners import BatchHardMiner, SemiHardNegativeMiner
@@ -73,6 +82,9 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
     with torch.no_grad():  # the same proxies and class weights, so the values can be compared
         proxy_ours.weight.copy_(proxy_theirs.proxies)
         softmax_ours.weight.copy_(softmax_theirs.W.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PML warns that T_n > 5 may overflow its unshifted weights
+        ranked_theirs = pml.RankedListLoss(margin=0.4, Tn=10.0, imbalance=0.5, alpha=1.2)
     return [
         Pairing(
             "contrastive (plain distance)",
@@ -103,6 +115,12 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         Pairing("NCA", NCALoss(), pml.NCALoss(distance=pml_distances.LpDistance(power=2, normalize_embeddings=False))),
         Pairing("coupled clusters", CoupledClustersLoss(margin=1.0), None),
         Pairing("center loss (Wen's rule)", CenterLoss(num_classes, dim), None),
+        Pairing(
+            "ranked list (differentiated weights)",
+            RankedListLoss(alpha=1.2, margin=0.4, negative_temperature=10.0, weights_as_constants=False),
+            lambda embeddings, labels: 2.0 * ranked_theirs(embeddings, labels),  # L_P + L_N, not their mean
+        ),
+        Pairing("deep clustering", DeepClusteringLoss(), None),
         Pairing("proxy-NCA (eq. 14)", proxy_ours, proxy_theirs),
         Pairing("normalized softmax", softmax_ours, softmax_theirs),
     ]
@@ -166,6 +184,42 @@ def time_pairing(pairing: Pairing, embeddings: Tensor, labels: Tensor, rounds: i
     return median(ours_times), median(theirs_times), median(ratios)
 
 
+def deep_clustering_n_by_n(embeddings: Tensor, labels: Tensor) -> Tensor:
+    """The deep clustering loss through its ``N x N`` matrices, divided by ``N`` like ``DeepClusteringLoss()``."""
+    vectors = torch.nn.functional.normalize(embeddings, dim=1)
+    same_class = (labels.unsqueeze(0) == labels.unsqueeze(1)).to(embeddings.dtype)
+    return ((vectors @ vectors.T - same_class) ** 2).sum() / len(labels)
+
+
+def deep_clustering_scaling(sizes: list[int], dim: int, rounds: int, min_run_time: float) -> list[tuple]:
+    """``(N, classes, low-rank s, N x N s, ratio, relative difference)`` per batch size ``N``.
+
+    ``N / 4`` classes of 4 samples (the P x K batches of the other losses); the low-rank form's
+    cost does not depend on the number of classes."""
+    rows = []
+    for size in sizes:
+        torch.manual_seed(0)
+        classes = max(size // 4, 1)
+        labels = torch.arange(size) % classes
+        embeddings = torch.randn(size, dim, requires_grad=True)
+        pairing = Pairing(f"deep clustering, N = {size}", DeepClusteringLoss(), deep_clustering_n_by_n)
+        low_rank, n_by_n, ratio = time_pairing(pairing, embeddings, labels, rounds, min_run_time)
+        rows.append((size, classes, low_rank, n_by_n, ratio, _relative_difference(pairing, embeddings, labels)))
+    return rows
+
+
+def print_deep_clustering_scaling(rows: list[tuple], dim: int, rounds: int) -> None:
+    print(
+        f"deep clustering, forward + backward, dimension {dim}, N / 4 classes, {torch.get_num_threads()} threads, "
+        f"CPU; medians over {rounds} interleaved rounds"
+    )
+    print(f"{'N':>6}  {'classes':>7}  {'low-rank ms':>11}  {'N x N ms':>9}  {'ratio':>6}  {'values differ by':>16}")
+    for size, classes, low_rank, n_by_n, ratio, difference in rows:
+        print(
+            f"{size:>6}  {classes:>7}  {1000 * low_rank:11.2f}  {1000 * n_by_n:9.2f}  {ratio:6.2f}  {difference:16.1e}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classes", type=int, default=64)
@@ -177,7 +231,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-run-time", type=float, default=0.1, help="seconds of timing per implementation and round"
     )
+    parser.add_argument(
+        "--deep-clustering",
+        action="store_true",
+        help="time the deep clustering loss against its N x N form over --sizes (with --dim) instead",
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096], help="batch sizes N")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's); 1 on a machine others share"
+    )
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.deep_clustering:
+        rows = deep_clustering_scaling(args.sizes, args.dim, args.rounds, args.min_run_time)
+        print_deep_clustering_scaling(rows, args.dim, args.rounds)
+        return 0
     torch.manual_seed(0)
     labels = torch.arange(args.classes).repeat_interleave(args.per_class)
     embeddings = torch.randn(len(labels), args.dim, requires_grad=True)

@@ -1,7 +1,7 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), NCA, the proxy loss (1.8)
-and the softmax losses with temperature (2.1-2.2).
+Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), NCA, the proxy loss (1.8),
+the deep clustering and ranked list losses (1.9) and the softmax losses with temperature (2.1-2.2).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -9,12 +9,14 @@ from .center import CenterLoss
 from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
+from .deep_clustering import DeepClusteringLoss
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .lifted_structure import LiftedStructureLoss
 from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
 from .npair import NPairLoss, npair_batch_sampler, split_anchor_positive
 from .proxy_nca import ProxyNCALoss
+from .ranked_list import RankedListLoss
 from .softmax_temperature import (
     embedding_gradient,
     feature_gradient,
@@ -44,6 +46,8 @@ __all__ = [
     "CenterLoss",
     "NCALoss",
     "ProxyNCALoss",
+    "DeepClusteringLoss",
+    "RankedListLoss",
     "NormSoftmaxLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",

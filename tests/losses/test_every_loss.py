@@ -15,12 +15,14 @@ from dmlnotes.losses import (
     CenterLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
+    DeepClusteringLoss,
     HeatedUpSoftmaxLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
+    RankedListLoss,
     TripletLoss,
 )
 from dmlnotes.miners import (
@@ -50,6 +52,10 @@ LOSSES = {
     "proxy-NCA (dynamic, eq. 12)": lambda: ProxyNCALoss(NUM_CLASSES, DIM, proxies_per_class=2),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
     "heated-up softmax": lambda: HeatedUpSoftmaxLoss(NUM_CLASSES, DIM),
+    "deep clustering": lambda: DeepClusteringLoss(),
+    "deep clustering (not normalised)": lambda: DeepClusteringLoss(normalize_embeddings=False),
+    "ranked list": lambda: RankedListLoss(),
+    "ranked list (differentiated weights)": lambda: RankedListLoss(weights_as_constants=False),
 }
 MINERS = {
     "all triplets": AllTripletsMiner,
@@ -134,12 +140,19 @@ def test_an_empty_batch_gives_an_exact_zero(name):
     assert loss.item() == 0.0 and embeddings.grad.shape == (0, DIM)
 
 
-# Contrastive has negative pairs to learn from here; the class-weight losses always have terms.
+# Contrastive, deep clustering and ranked list have negative pairs to learn from here; the
+# class-weight losses always have terms.
+HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "deep clustering", "ranked list")
 CLASS_WEIGHT_NAMES = ("softmax", "proxy", "center")
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in LOSSES if not n.startswith("contrastive") and not any(w in n for w in CLASS_WEIGHT_NAMES)]
+    "name",
+    [
+        n
+        for n in LOSSES
+        if not n.startswith(HAVE_NEGATIVES_TO_LEARN_FROM) and not any(w in n for w in CLASS_WEIGHT_NAMES)
+    ],
 )
 def test_a_batch_with_nothing_to_learn_is_exactly_zero_even_when_its_sum_overflows(name):
     # One sample per class: no positive pair. float16 values whose sum overflows to inf.
