@@ -15,7 +15,6 @@ information retrieval (the fraction of all relevant items retrieved), which
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -239,6 +238,7 @@ def normalized_mutual_information(labels_a, labels_b, average_method: str = "geo
     ``I(a; b) / mean(H(a), H(b))``, entropies in nats; the survey's eq. (11) takes the
     geometric mean ``sqrt(H(a) H(b))``. Two labellings that do not split the data at all
     score 1 and otherwise zero mutual information scores 0 (scikit-learn's conventions).
+    Computed by :func:`batched_normalized_mutual_information`.
     """
     check_choice("average_method", average_method, AVERAGE_METHODS)
     a, b = (np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels) for labels in (labels_a, labels_b))
@@ -246,25 +246,58 @@ def normalized_mutual_information(labels_a, labels_b, average_method: str = "geo
         raise ValueError(
             f"two non-empty 1-D labellings of the same length expected, got shapes {a.shape} and {b.shape}"
         )
-    a_names, a = np.unique(a, return_inverse=True)
-    b_names, b = np.unique(b, return_inverse=True)
-    if len(a_names) == len(b_names) == 1:
-        return 1.0
-    joint = np.bincount(a * len(b_names) + b, minlength=len(a_names) * len(b_names)).reshape(len(a_names), -1)
-    joint = joint / len(a)
-    p_a, p_b = joint.sum(axis=1), joint.sum(axis=0)
-    seen = joint > 0
-    mutual = max(float((joint[seen] * np.log(joint[seen] / np.outer(p_a, p_b)[seen])).sum()), 0.0)
-    if mutual == 0.0:
-        return 0.0
-    h_a, h_b = (float(-(p * np.log(p)).sum()) for p in (p_a, p_b))
+    a, b = (torch.from_numpy(np.unique(labels, return_inverse=True)[1].reshape(-1)) for labels in (a, b))
+    return float(batched_normalized_mutual_information(a.unsqueeze(0), b, average_method)[0])
+
+
+def batched_normalized_mutual_information(
+    clusterings: Tensor, labels: Tensor, average_method: str = "geometric"
+) -> Tensor:
+    """NMI of each row of ``clusterings`` ``(B, n)`` against one labelling ``labels`` ``(n,)``: a ``(B,)`` tensor.
+
+    Ids are non-negative integers (an unused id is an empty cluster). The same value and
+    conventions as :func:`normalized_mutual_information`, for many clusterings at once
+    (the facility-location loss scores every candidate medoid this way): one count of
+    the joint ``(clustering, label)`` cells for all rows, then the entropies as means over
+    the samples, ``H(a) = -1/n sum_i log(n_{a_i} / n)`` and ``H(a, b)`` alike, and
+    ``I(a; b) = H(b) - (H(a, b) - H(a))``: exactly 1 for the same partition under other
+    names, exactly 0 when one labelling does not split the data. Float64 (float32 on MPS).
+    """
+    check_choice("average_method", average_method, AVERAGE_METHODS)
+    if clusterings.dim() != 2 or labels.dim() != 1 or clusterings.shape[1] != labels.shape[0]:
+        raise ValueError(
+            "clusterings of shape (B, n) and labels of shape (n,) expected, "
+            f"got {tuple(clusterings.shape)} and {tuple(labels.shape)}"
+        )
+    batch, n = clusterings.shape
+    dtype = torch.float32 if clusterings.device.type == "mps" else torch.float64
+    if batch == 0 or n == 0:  # nothing split: the limit case of two unsplit labellings
+        return torch.ones(batch, dtype=dtype, device=clusterings.device)
+    if int(clusterings.min()) < 0 or int(labels.min()) < 0:
+        raise ValueError("cluster and class ids must be non-negative integers")
+    clusterings, labels = clusterings.long(), labels.long().to(clusterings.device)
+    num_a, num_b = int(clusterings.max()) + 1, int(labels.max()) + 1
+    row = torch.arange(batch, device=clusterings.device).unsqueeze(1)
+    in_row = row * num_a + clusterings  # a sample's cluster, numbered across the rows
+
+    def entropy(ids: Tensor, num_ids: int) -> Tensor:
+        """``-1/n sum_i log(n_{id_i} / n)``: each sample weighs its own cell's share."""
+        counts = torch.bincount(ids.reshape(-1), minlength=num_ids).to(dtype)
+        return -torch.log(counts[ids] / n).sum(dim=-1) / n
+
+    h_a = entropy(in_row, batch * num_a)
+    h_b = entropy(labels, num_b)
+    h_ab = entropy(in_row * num_b + labels, batch * num_a * num_b)
+    mutual = (h_b - (h_ab - h_a)).clamp_min(0.0)
     mean = {
-        "min": min(h_a, h_b),
-        "geometric": math.sqrt(h_a * h_b),
+        "min": torch.minimum(h_a, h_b),
+        "geometric": torch.sqrt(h_a * h_b),
         "arithmetic": (h_a + h_b) / 2,
-        "max": max(h_a, h_b),
-    }
-    return mutual / mean[average_method]
+        "max": torch.maximum(h_a, h_b),
+    }[average_method]
+    split = (h_a > 0) & (h_b > 0)  # otherwise I(a; b) = 0 exactly, whatever rounding says
+    nmi = torch.where(split & (mutual > 0), mutual / torch.where(split, mean, torch.ones_like(mean)), 0.0)
+    return torch.where((h_a == 0) & (h_b == 0), 1.0, nmi)
 
 
 def nmi(embeddings, labels, num_clusters: int | None = None, seed: int = 0, average_method: str = "geometric") -> float:

@@ -246,3 +246,32 @@ def test_bad_parameters_are_named(call, message):
     x, y = torch.randn(6, 2), torch.tensor([0, 0, 1, 1, 2, 2])
     with pytest.raises(ValueError, match=message):
         call(x, y)
+
+
+def test_batched_nmi_scores_every_row_as_scikit_learn_does():
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from dmlnotes.metrics import AVERAGE_METHODS, batched_normalized_mutual_information
+
+    generator = torch.Generator().manual_seed(6)
+    labels = torch.randint(0, 5, (40,), generator=generator)
+    rows = [
+        torch.randint(0, 7, (40,), generator=generator),
+        torch.randint(0, 2, (40,), generator=generator) * 9,  # ids with a gap: empty clusters count for nothing
+        torch.zeros(40, dtype=torch.long),  # unsplit: NMI 0 against a split labelling
+        (labels * 3 + 1) % 5,  # the classes under other names: exactly 1
+        torch.arange(40),  # every sample alone
+    ]
+    clusterings = torch.stack(rows)
+    for method in AVERAGE_METHODS:
+        found = batched_normalized_mutual_information(clusterings, labels, method)
+        expected = [normalized_mutual_info_score(labels, row, average_method=method) for row in rows]
+        assert found.tolist() == pytest.approx(expected, abs=1e-12)
+        assert found[2] == 0.0 and found[3] == 1.0
+    one_class = torch.zeros(6, dtype=torch.long)
+    both_unsplit = batched_normalized_mutual_information(torch.full((2, 6), 3), one_class)
+    assert both_unsplit.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="non-negative"):
+        batched_normalized_mutual_information(torch.tensor([[0, -1]]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"shape \(B, n\)"):
+        batched_normalized_mutual_information(torch.tensor([0, 1]), torch.tensor([0, 1]))
