@@ -282,8 +282,8 @@ def batched_normalized_mutual_information(
 
     def entropy(ids: Tensor, num_ids: int) -> Tensor:
         """``-1/n sum_i log(n_{id_i} / n)``: each sample weighs its own cell's share."""
-        counts = torch.bincount(ids.reshape(-1), minlength=num_ids).to(dtype)
-        return -torch.log(counts[ids] / n).sum(dim=-1) / n
+        counts = torch.bincount(ids.reshape(-1), minlength=num_ids)[ids]
+        return -torch.log(counts.to(dtype) / n).sum(dim=-1) / n
 
     h_a = entropy(in_row, batch * num_a)
     h_b = entropy(labels, num_b)

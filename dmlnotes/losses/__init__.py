@@ -1,7 +1,8 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), NCA, the proxy loss (1.8),
-the deep clustering and ranked list losses (1.9) and the softmax losses with temperature (2.1-2.2).
+Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
+loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9) and the
+softmax losses with temperature (2.1-2.2).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -10,6 +11,7 @@ from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
 from .deep_clustering import DeepClusteringLoss
+from .facility_location import FacilityLocationLoss, FacilityLocationMedoids
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .lifted_structure import LiftedStructureLoss
 from .nca import NCALoss
@@ -44,6 +46,8 @@ __all__ = [
     "split_anchor_positive",
     "CoupledClustersLoss",
     "CenterLoss",
+    "FacilityLocationLoss",
+    "FacilityLocationMedoids",
     "NCALoss",
     "ProxyNCALoss",
     "DeepClusteringLoss",
