@@ -107,36 +107,69 @@ def greedy_medoids(distances: Tensor, classes_of: Tensor, num_medoids: int, gamm
     return torch.tensor(chosen, dtype=torch.long, device=distances.device)
 
 
+def _swap_scores(distances: Tensor, classes_of: Tensor, medoids: Tensor, first_cluster: int, gamma: float):
+    """Every swap of a medoid of cluster ``first_cluster`` or later with a member of its cluster, scored at once.
+
+    Returns the candidates (members of those clusters, the medoids among them: no swap),
+    their clusters and ``F + gamma (1 - NMI)`` after each swap. Only the swapped cluster's
+    medoid changes, so a sample's nearest medoid after the swap is the candidate or, of
+    the other medoids, the nearest (its first or second nearest now): ``(swaps, n)`` work,
+    with :func:`nearest_medoid`'s ties and medoids in their own clusters.
+    """
+    to_medoids = distances[medoids]  # (medoids, n)
+    positions = torch.arange(len(medoids), device=medoids.device)
+    first = nearest_medoid(distances, medoids)
+    first_distance = to_medoids.gather(0, first.unsqueeze(0)).squeeze(0)
+    others = to_medoids.scatter(0, first.unsqueeze(0), float("inf"))
+    second = others.argmin(dim=0)
+    second_distance = others.gather(0, second.unsqueeze(0)).squeeze(0)
+
+    candidates = (first >= first_cluster).nonzero().squeeze(1)
+    cluster = first[candidates].unsqueeze(1)  # (swaps, 1)
+    loses_medoid = first.unsqueeze(0) == cluster  # the samples whose medoid is swapped out
+    base_distance = torch.where(loses_medoid, second_distance, first_distance)
+    base = torch.where(loses_medoid, second, first)
+    to_candidate = distances[candidates]
+    # Equal distances go to the earlier position, as in nearest_medoid.
+    closer = (to_candidate < base_distance) | ((to_candidate == base_distance) & (cluster < base))
+    score = -torch.where(closer, to_candidate, base_distance).sum(dim=1)
+    if gamma > 0:
+        assignment = torch.where(closer, cluster, base)
+        swaps = torch.arange(len(candidates), device=candidates.device)
+        swapped_out = medoids[cluster.squeeze(1)]
+        natural = assignment[swaps, swapped_out]  # no longer a medoid: its nearest medoid
+        assignment[:, medoids] = positions
+        assignment[swaps, swapped_out] = natural
+        assignment[swaps, candidates] = cluster.squeeze(1)
+        score = score + _margin_term(assignment, classes_of, gamma, score.dtype)
+    return candidates, cluster.squeeze(1), score
+
+
 def refine_medoids(distances: Tensor, classes_of: Tensor, medoids: Tensor, gamma: float, passes: int) -> Tensor:
     """PAM-style local search on the augmented objective (the paper's refinement, its section 3.4).
 
     A pass visits the clusters in turn; for each, every member is tried in place of the
-    medoid (all at once) and the best swap is kept if it raises
-    ``F(S) + gamma * (1 - NMI)``. Stops after ``passes`` passes or a pass without a swap,
-    so the objective never decreases. Without gradient.
+    medoid and the best swap is kept if it raises ``F(S) + gamma * (1 - NMI)``. Stops
+    after ``passes`` passes or a pass without a swap, so the objective never decreases.
+    The swaps of all clusters not yet visited are scored at once (:func:`_swap_scores`):
+    the first cluster with a swap that raises the objective takes its best one, and the
+    visit goes on after it, as one cluster at a time would. Without gradient.
     """
     medoids = medoids.clone()
-    num_medoids = len(medoids)
-    positions = torch.arange(num_medoids, device=medoids.device)
     for _ in range(passes):
         swapped = False
-        for k in range(num_medoids):
-            members = (nearest_medoid(distances, medoids) == k).nonzero().squeeze(1)
-            if members.numel() < 2:
-                continue
-            candidates = medoids.repeat(members.numel(), 1)
-            candidates[:, k] = members  # one row per swap, the current medoid among them
-            to_medoids = distances[candidates]  # (swaps, medoids, n)
-            assignments = to_medoids.argmin(dim=1)
-            assignments.scatter_(1, candidates, positions.expand_as(candidates))  # medoids in their own clusters
-            score = -to_medoids.min(dim=1).values.sum(dim=1)
-            if gamma > 0:
-                score = score + _margin_term(assignments, classes_of, gamma, score.dtype)
-            best = int(score.argmax())
-            current = int((members == medoids[k]).nonzero())
-            if score[best] > score[current]:
-                medoids[k] = members[best]
-                swapped = True
+        next_cluster = 0
+        while next_cluster < len(medoids):
+            candidates, cluster, score = _swap_scores(distances, classes_of, medoids, next_cluster, gamma)
+            current = score[candidates == medoids[cluster]][0]  # every "no swap" scores the current set
+            better = score > current
+            if not bool(better.any()):
+                break
+            k = int(cluster[better].min())
+            best = int(score.masked_fill(cluster != k, float("-inf")).argmax())
+            medoids[k] = candidates[best]
+            swapped = True
+            next_cluster = k + 1
         if not swapped:
             break
     return medoids

@@ -10,6 +10,7 @@ from dmlnotes.losses import FacilityLocationLoss
 from dmlnotes.losses.facility_location import (
     facility_location,
     greedy_medoids,
+    nearest_medoid,
     oracle_medoids,
     oracle_score,
     refine_medoids,
@@ -85,6 +86,25 @@ def assert_greedy_choices_maximise_the_objective(distances, labels, chosen, gamm
         before = chosen[:step]
         scores = {j: augmented(distances, labels, before + [j], gamma) for j in range(len(labels)) if j not in before}
         assert scores[choice] >= max(scores.values()) - 1e-12, f"step {step}: {choice} is not a best candidate"
+
+
+def loop_refine(distances, labels, medoids, gamma, passes):
+    """The refinement one cluster at a time: its best member as medoid if that raises the objective."""
+    medoids = list(medoids)
+    for _ in range(passes):
+        swapped = False
+        for k in range(len(medoids)):
+            assignment = loop_assignment(distances, medoids)
+            best, best_score = medoids[k], augmented(distances, labels, medoids, gamma)
+            for member in (i for i in range(len(labels)) if assignment[i] == k):
+                score = augmented(distances, labels, medoids[:k] + [member] + medoids[k + 1 :], gamma)
+                if score > best_score:
+                    best, best_score = member, score
+            swapped |= best != medoids[k]
+            medoids[k] = best
+        if not swapped:
+            break
+    return medoids
 
 
 def swaps(distances, labels, medoids):
@@ -226,11 +246,32 @@ def test_vectorised_greedy_and_refinement_agree_with_plain_loops(gamma):
         plain, classes = values(distances), labels.tolist()
         greedy = greedy_medoids(distances, labels, 4, gamma)
         assert_greedy_choices_maximise_the_objective(plain, classes, greedy.tolist(), gamma)
+        for passes in (1, 2):
+            once = refine_medoids(distances, labels, greedy, gamma, passes=passes).tolist()
+            assert once == loop_refine(plain, classes, greedy.tolist(), gamma, passes=passes)
         refined = refine_medoids(distances, labels, greedy, gamma, passes=50).tolist()
         # Converged (50 passes are far more than needed): no single swap raises the objective.
         score = augmented(plain, classes, refined, gamma)
         assert score >= augmented(plain, classes, greedy.tolist(), gamma) - 1e-12
         assert all(augmented(plain, classes, other, gamma) <= score + 1e-12 for other in swaps(plain, classes, refined))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0])
+def test_equal_distances_and_duplicate_points_are_handled_as_the_loops_do(gamma):
+    # Integer points on a line, several at the same place: distances tie exactly everywhere.
+    # A duplicate of a medoid stays in its own cluster when it becomes a medoid itself.
+    points = torch.tensor([0, 0, 1, 3, 3, 3, 4, 7, 7, 8, 10, 10], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 1, 1, 2, 2, 0, 2, 2, 1, 0])
+    distances = (points[:, None] - points[None, :]).abs()
+    plain, classes = values(distances), labels.tolist()
+    assert nearest_medoid(distances, torch.tensor([3, 4, 0])).tolist() == loop_assignment(plain, [3, 4, 0])
+    assert nearest_medoid(distances, torch.tensor([3, 4, 0])).tolist()[3:6] == [0, 1, 0]
+    greedy = greedy_medoids(distances, labels, 3, gamma)
+    assert_greedy_choices_maximise_the_objective(plain, classes, greedy.tolist(), gamma)
+    for start in (greedy.tolist(), [3, 4, 0], [0, 1, 10]):
+        for passes in (1, 3):
+            refined = refine_medoids(distances, labels, torch.tensor(start), gamma, passes=passes)
+            assert refined.tolist() == loop_refine(plain, classes, start, gamma, passes=passes)
 
 
 def tiny_problems():
