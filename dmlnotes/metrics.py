@@ -258,7 +258,7 @@ def batched_normalized_mutual_information(
     Ids are non-negative integers (an unused id is an empty cluster). The same value and
     conventions as :func:`normalized_mutual_information`, for many clusterings at once
     (the facility-location loss scores every candidate medoid this way): one count of
-    the joint ``(cluster, class)`` cells for all rows, then the entropies as means over
+    the joint ``(clustering, label)`` cells for all rows, then the entropies as means over
     the samples, ``H(a) = -1/n sum_i log(n_{a_i} / n)`` and ``H(a, b)`` alike, and
     ``I(a; b) = H(b) - (H(a, b) - H(a))``: exactly 1 for the same partition under other
     names, exactly 0 when one labelling does not split the data. Float64 (float32 on MPS).
@@ -287,14 +287,7 @@ def batched_normalized_mutual_information(
 
     h_a = entropy(in_row, batch * num_a)
     h_b = entropy(labels, num_b)
-    # Number the (cluster, class) cells that occur in any row: the rows' joint counts then
-    # need a table as wide as those cells, not num_a * num_b (the greedy search's rows share most).
-    cells = clusterings * num_b + labels
-    occurs = torch.zeros(num_a * num_b, dtype=torch.bool, device=cells.device)
-    occurs[cells.reshape(-1)] = True
-    cell_number = occurs.cumsum(0) - 1
-    num_cells = int(cell_number[-1]) + 1
-    h_ab = entropy(row * num_cells + cell_number[cells], batch * num_cells)
+    h_ab = entropy(in_row * num_b + labels, batch * num_a * num_b)
     mutual = (h_b - (h_ab - h_a)).clamp_min(0.0)
     mean = {
         "min": torch.minimum(h_a, h_b),
