@@ -40,6 +40,7 @@ from ..losses import (
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
+    FacilityLocationLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
@@ -114,6 +115,7 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         ),
         Pairing("NCA", NCALoss(), pml.NCALoss(distance=pml_distances.LpDistance(power=2, normalize_embeddings=False))),
         Pairing("coupled clusters", CoupledClustersLoss(margin=1.0), None),
+        Pairing("facility location (greedy + refinement)", FacilityLocationLoss(), None),
         Pairing("center loss (Wen's rule)", CenterLoss(num_classes, dim), None),
         Pairing(
             "ranked list (differentiated weights)",
