@@ -20,8 +20,9 @@ nearest medoid and ``Delta = 1 - NMI`` (geometric normalisation),               
 
 so a clustering that disagrees with the classes (small NMI) must score at least
 ``gamma * (1 - NMI)`` below the ground truth. The survey writes eq. (9) with a leading
-minus sign; with ``F <= 0`` that would make ``F~`` positive and the loss never zero, so we
-follow the paper, where ``F~`` is the plain sum.
+minus sign; as ``F <= 0``, that ``F~`` would be the classes' total spread and the loss
+would fall as classes spread out. We follow the paper, where ``F~`` is the plain sum (the
+best clustering that the labels allow).
 """
 
 from __future__ import annotations
@@ -228,12 +229,12 @@ class FacilityLocationLoss(MetricLoss):
     (:func:`greedy_medoids`), then up to ``refine_steps`` passes that try every member of
     each cluster as its medoid and keep a swap that raises the objective
     (:func:`refine_medoids`). For ``gamma = 0`` the objective is ``F`` alone: shifted to
-    ``f(S) = F(S) + sum_i max_j D_ij`` (the empty set's "nearest medoid" taken as the
-    farthest sample, so ``f(empty) = 0``) it is a non-negative, monotone, submodular set
+    ``f(S) = F(S) + sum_i max_j D_ij`` (for the empty set, each sample's "nearest medoid"
+    taken as the sample farthest from it, so ``f(empty) = 0``) it is a non-negative, monotone, submodular set
     function, and greedy's ``f`` is at least ``1 - 1/e`` of the best ``f`` over sets of
     K (Nemhauser, Wolsey, Fisher 1978); the NMI term is not submodular, so for
-    ``gamma > 0`` greedy is a heuristic. In half precision the search runs on float32 distances, so that
-    rounding does not choose the medoids.
+    ``gamma > 0`` greedy is a heuristic. In half precision the search runs on float32
+    distances, so that rounding does not choose the medoids.
 
     The loss is then recomputed with gradient from the chosen medoids and each class's
     medoid (:func:`oracle_medoids`, chosen without gradient), as
