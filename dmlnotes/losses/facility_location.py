@@ -82,7 +82,8 @@ def greedy_medoids(distances: Tensor, classes_of: Tensor, num_medoids: int, gamm
     From an empty set, each step adds the sample ``j`` that maximises
     ``F(S + {j}) + gamma * (1 - NMI(y(S + {j}), y*))``; all candidates are scored at once
     (their nearest-medoid distances and assignments as ``(n, n)`` matrices, their NMIs in
-    one batch). Equal scores go to the smaller index. Without gradient.
+    one batch; only for the candidates whose ``F`` lies within ``gamma`` of the best, as
+    the others cannot win). Equal scores go to the smaller index. Without gradient.
     """
     n = distances.shape[0]
     rows = torch.arange(n, device=distances.device)
@@ -98,10 +99,16 @@ def greedy_medoids(distances: Tensor, classes_of: Tensor, num_medoids: int, gamm
             candidate_nearest = torch.where(closer, distances, nearest)
             candidate_assignment = torch.where(closer, step, assignment)
         candidate_assignment[rows, rows] = step
-        score = -candidate_nearest.sum(dim=1)
+        score = (-candidate_nearest.sum(dim=1)).masked_fill(is_chosen, float("-inf"))
         if gamma > 0:
-            score = score + _margin_term(candidate_assignment, classes_of, gamma, score.dtype)
-        best = int(score.masked_fill(is_chosen, float("-inf")).argmax())
+            # The margin adds at most gamma: only candidates within gamma of the best F can win
+            # (the slack covers rounding), so only they need an NMI.
+            best_f = score.max()
+            slack = 16 * torch.finfo(score.dtype).eps * (best_f.abs() + gamma + 1)
+            contenders = (score + gamma >= best_f - slack).nonzero().squeeze(1)
+            margin = _margin_term(candidate_assignment[contenders], classes_of, gamma, score.dtype)
+            score = torch.full_like(score, float("-inf")).index_copy_(0, contenders, score[contenders] + margin)
+        best = int(score.argmax())
         chosen.append(best)
         is_chosen[best] = True
         nearest, assignment = candidate_nearest[best], candidate_assignment[best]
