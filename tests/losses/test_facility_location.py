@@ -256,6 +256,23 @@ def test_vectorised_greedy_and_refinement_agree_with_plain_loops(gamma):
         assert all(augmented(plain, classes, other, gamma) <= score + 1e-12 for other in swaps(plain, classes, refined))
 
 
+def test_greedy_skips_only_candidates_that_cannot_win(monkeypatch):
+    # Tight, far-apart classes: most candidates trail the best F by more than gamma, so
+    # greedy computes no NMI for them. Its choices must still be the loops' best.
+    import dmlnotes.losses.facility_location as module
+
+    scored_rows = []
+    margin_term = module._margin_term
+    monkeypatch.setattr(
+        module, "_margin_term", lambda rows, *args: scored_rows.append(len(rows)) or margin_term(rows, *args)
+    )
+    x, labels = random_batch(9, classes=6, per_class=4, spread=3.0)
+    distances = our_distances(x)
+    greedy = greedy_medoids(distances, labels, 6, gamma=1.0)
+    assert min(scored_rows) < len(labels)
+    assert_greedy_choices_maximise_the_objective(values(distances), labels.tolist(), greedy.tolist(), 1.0)
+
+
 @pytest.mark.parametrize("gamma", [0.0, 1.0])
 def test_equal_distances_and_duplicate_points_are_handled_as_the_loops_do(gamma):
     # Integer points on a line, several at the same place: distances tie exactly everywhere.
