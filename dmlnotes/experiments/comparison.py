@@ -50,11 +50,13 @@ from ..distances import EuclideanDistance
 from ..losses import (
     ContrastiveLoss,
     CoupledClustersLoss,
+    DeepClusteringLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
+    RankedListLoss,
     TripletLoss,
 )
 from ..metrics import retrieval_metrics
@@ -123,6 +125,9 @@ RECIPES: dict[str, Recipe] = {
         Recipe("lifted structure (hard)", "04", lambda c, d: LiftedStructureLoss(margin=1.0, form="hard")),
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
         Recipe("coupled clusters", "06", lambda c, d: CoupledClustersLoss(margin=1.0)),
+        # Survey 1.9: both normalise the embeddings (the papers' settings), so they retrieve by cosine.
+        Recipe("ranked list", "10", lambda c, d: RankedListLoss(), metric="cosine"),
+        Recipe("deep clustering", "10", lambda c, d: DeepClusteringLoss(), metric="cosine"),
         Recipe("proxy-NCA", "11", lambda c, d: ProxyNCALoss(c, d), loss_lr=1e-2, metric="cosine"),
         Recipe(
             "normalized softmax",
