@@ -124,6 +124,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
         Recipe("coupled clusters", "06", lambda c, d: CoupledClustersLoss(margin=1.0)),
         Recipe("proxy-NCA", "11", lambda c, d: ProxyNCALoss(c, d), loss_lr=1e-2, metric="cosine"),
+        # Eq. (12)'s dynamic assignment: two proxies per class, each sample's positive the nearer of its class's.
+        Recipe(
+            "proxy-NCA (dynamic, 2 per class)",
+            "09",
+            lambda c, d: ProxyNCALoss(c, d, proxies_per_class=2),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
         Recipe(
             "normalized softmax",
             "11",
