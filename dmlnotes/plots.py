@@ -217,6 +217,8 @@ def animate_runs(
     class_names: Sequence[str] | None = None,
     suptitle: str | None = None,
     legend: bool | None = None,
+    markers: Mapping[str, object] | None = None,
+    marker_classes: Mapping[str, Sequence[int]] | None = None,
 ):
     """Side-by-side animation of several runs' snapshots, one panel per run.
 
@@ -225,9 +227,26 @@ def animate_runs(
     last one before it. Each panel has axis labels and the step in its title; a class
     legend sits right of the panels (default: at most 10 classes). Returns an
     :class:`Animation` that displays as inline HTML.
+
+    ``markers`` maps a run's title to points drawn over its embedding as large stars, such
+    as the proxies of a proxy loss: a list of ``(step, array (m, 2))`` recorded during
+    training (e.g. by a ``fit`` callback), shown like the snapshots (the last one at or
+    before the frame's step); ``marker_classes[title]`` gives each point's class, its colour.
     """
     labels = _as_numpy(labels).astype(int)
     series = {name: _snapshots_of(run) for name, run in runs.items()}
+    markers = {name: _snapshots_of(points) for name, points in (markers or {}).items()}
+    unknown = sorted(set(markers) - set(series))
+    if unknown:
+        raise ValueError(f"markers name runs that are not animated: {unknown}; runs are {sorted(series)}")
+    marker_classes = dict(marker_classes or {})
+    for name, (_, points) in markers.items():
+        classes = _as_numpy(marker_classes.get(name, [])).astype(int)
+        if any(p.ndim != 2 or p.shape != (classes.size, 2) for p in points):
+            raise ValueError(f"markers[{name!r}] must be (m, 2) arrays with one class per row in marker_classes")
+        if classes.size and (classes.min() < 0 or classes.max() > labels.max(initial=-1)):
+            raise ValueError(f"marker_classes[{name!r}] must be class ids of the labels, 0 .. {labels.max(initial=-1)}")
+        marker_classes[name] = classes
     frame_steps = np.array(next(iter(series.values()))[0])[
         frame_indices(len(next(iter(series.values()))[0]), max_frames)
     ]
@@ -242,6 +261,7 @@ def animate_runs(
         squeeze=False,
     )
     axes = axes[0]
+    colors = class_colors(num_classes)
     plans = []
     for ax, (name, (steps, arrays)) in zip(axes, series.items()):
         for array in arrays:
@@ -256,6 +276,10 @@ def animate_runs(
             ax.clear()
             index = picks[frame]
             plot_embeddings(arrays[index], labels, ax=ax, normalized=normalized, limits=limit, legend=False, size=9)
+            if name in markers:
+                marker_steps, points = markers[name]
+                shown = points[max(int(np.searchsorted(marker_steps, steps[index], side="right")) - 1, 0)]
+                ax.scatter(*shown.T, marker="*", s=260, c=colors[marker_classes[name]], edgecolors="black", zorder=5)
             ax.set_title(f"{name}\nstep {steps[index]}", fontsize=11)
             ax.set_xlabel("embedding dim 1", fontsize=10)
             ax.set_ylabel("embedding dim 2", fontsize=10)
@@ -265,9 +289,14 @@ def animate_runs(
     if suptitle:
         fig.suptitle(suptitle, fontsize=12)
     if show_legend:
-        colors = class_colors(num_classes)
         names = class_names if class_names is not None else [str(c) for c in range(num_classes)]
         handles = [plt.Line2D([], [], ls="", marker="o", color=colors[c], label=names[c]) for c in np.unique(labels)]
+        if markers:
+            handles.append(
+                plt.Line2D(
+                    [], [], ls="", marker="*", markersize=12, color="white", markeredgecolor="black", label="proxy"
+                )
+            )
         fig.legend(handles=handles, title="class", fontsize=9, title_fontsize=9, loc="center right", frameon=False)
     draw(0)  # lay out with the labels and titles in place, so neighbouring panels do not overlap
     fig.tight_layout(rect=(0, 0, 1 - legend_width / fig.get_figwidth(), 1))

@@ -172,3 +172,23 @@ def test_palette_frames_keep_the_picture_and_shrink_it():
     pixels = b.reshape(-1, 3)
     for colour in plots.class_colors(10)[:, :3] * 255:  # every class keeps its own colour (legend markers)
         assert np.abs(pixels - colour).sum(axis=1).min() < 12
+
+
+def test_animation_draws_markers_such_as_proxies_over_a_run():
+    labels = np.arange(12) % 3
+    proxies = [(0, np.eye(3, 2)), (10, -np.eye(3, 2))]  # one point per class, moved at step 10
+    anim = plots.animate_runs(
+        {"a": history_with(4), "b": history_with(4)},
+        labels,
+        max_frames=4,
+        markers={"a": proxies},
+        marker_classes={"a": [0, 1, 2]},
+    )
+    assert anim.num_frames == 4
+    with pytest.raises(ValueError, match="not animated"):
+        plots.animate_runs({"a": history_with(2)}, labels, markers={"c": proxies}, marker_classes={"c": [0, 1, 2]})
+    with pytest.raises(ValueError, match="one class per row"):
+        plots.animate_runs({"a": history_with(2)}, labels, markers={"a": proxies}, marker_classes={"a": [0, 1]})
+    with pytest.raises(ValueError, match="class ids of the labels"):
+        plots.animate_runs({"a": history_with(2)}, labels, markers={"a": proxies}, marker_classes={"a": [0, 1, 5]})
+    plt.close("all")

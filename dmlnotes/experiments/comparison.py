@@ -129,6 +129,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe("ranked list", "10", lambda c, d: RankedListLoss(), metric="cosine"),
         Recipe("deep clustering", "10", lambda c, d: DeepClusteringLoss(), metric="cosine"),
         Recipe("proxy-NCA", "11", lambda c, d: ProxyNCALoss(c, d), loss_lr=1e-2, metric="cosine"),
+        # Eq. (12)'s dynamic assignment: two proxies per class, each sample's positive the nearer of its class's.
+        Recipe(
+            "proxy-NCA (dynamic, 2 per class)",
+            "09",
+            lambda c, d: ProxyNCALoss(c, d, proxies_per_class=2),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
         Recipe(
             "normalized softmax",
             "11",
