@@ -50,6 +50,7 @@ from ..distances import EuclideanDistance
 from ..losses import (
     ContrastiveLoss,
     CoupledClustersLoss,
+    FacilityLocationLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
@@ -123,6 +124,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe("lifted structure (hard)", "04", lambda c, d: LiftedStructureLoss(margin=1.0, form="hard")),
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
         Recipe("coupled clusters", "06", lambda c, d: CoupledClustersLoss(margin=1.0)),
+        # Song et al. (2017): plain Euclidean on normalised embeddings, so retrieval by cosine; gamma = 1 our choice.
+        Recipe("facility location", "08", lambda c, d: FacilityLocationLoss(gamma=1.0), metric="cosine"),
         Recipe("proxy-NCA", "11", lambda c, d: ProxyNCALoss(c, d), loss_lr=1e-2, metric="cosine"),
         Recipe(
             "normalized softmax",
