@@ -51,6 +51,7 @@ from ..losses import (
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
+    FacilityLocationLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
@@ -125,6 +126,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe("lifted structure (hard)", "04", lambda c, d: LiftedStructureLoss(margin=1.0, form="hard")),
         Recipe("N-pair", "05", lambda c, d: NPairLoss(l2_reg=0.002, pairs="npair"), samples_per_class=2),
         Recipe("coupled clusters", "06", lambda c, d: CoupledClustersLoss(margin=1.0)),
+        # Song et al. (2017): plain Euclidean on normalised embeddings, so retrieval by cosine; gamma = 1 our choice.
+        Recipe("facility location", "08", lambda c, d: FacilityLocationLoss(gamma=1.0), metric="cosine"),
         # Survey 1.9: both normalise the embeddings (the papers' settings), so they retrieve by cosine.
         Recipe("ranked list", "10", lambda c, d: RankedListLoss(), metric="cosine"),
         Recipe("deep clustering", "10", lambda c, d: DeepClusteringLoss(), metric="cosine"),
