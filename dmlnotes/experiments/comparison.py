@@ -48,6 +48,7 @@ from ..data import ClassBalancedBatchSampler, glyphs_split  # glyphs_split lived
 from ..device import get_device, seed_everything
 from ..distances import EuclideanDistance
 from ..losses import (
+    CenterLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
@@ -146,6 +147,21 @@ RECIPES: dict[str, Recipe] = {
             lambda c, d: NormSoftmaxLoss(c, d, temperature=0.05),
             loss_lr=1e-2,
             metric="cosine",
+        ),
+        # Lesson 07: the centre loss (eq. (7)) at the lambda that made the 2-D digits compact, and the
+        # same softmax classifier without the centre term. Plain features and a squared Euclidean
+        # centre term: retrieval by Euclidean distance, the distance the loss shapes.
+        Recipe(
+            "softmax (λ = 0)",
+            "07",
+            lambda c, d: CenterLoss(c, d, center_weight=0.0),
+            loss_lr=1e-2,
+        ),
+        Recipe(
+            "center loss",
+            "07",
+            lambda c, d: CenterLoss(c, d, center_weight=0.1),
+            loss_lr=1e-2,
         ),
     ]
 }
