@@ -313,6 +313,9 @@ def _settings(obj, depth: int = 0):
     described = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
     if depth < 3:
         for key, value in sorted(vars(obj).items()):
+            if key.startswith("_") and isinstance(getattr(type(obj), key[1:], None), property):
+                described[key[1:]] = _settings(value, depth + 1)  # a checked setting: _margin behind .margin
+                continue
             if key.startswith("_") and key not in ("_parameters", "_buffers", "_modules"):
                 continue
             if key in ("_parameters", "_buffers", "_modules"):  # _modules: a distance is a submodule

@@ -173,3 +173,14 @@ def test_mean_std_and_spread_of_plain_values():
     assert comparison.mean_std([0.5, 0.6, 0.7]) == "60.0 ± 10.0 %"
     assert comparison.mean_std([0.555]) == "55.5 %" and comparison.spread([0.555]) == 0.0
     assert comparison.spread([1.0, 3.0]) == pytest.approx(2**0.5)
+
+
+def test_settings_kept_behind_a_property_are_in_the_cache_key():
+    from dmlnotes.losses import CenterLoss, NormSoftmaxLoss
+
+    def settings(loss):
+        return comparison._settings(loss)
+
+    assert settings(CenterLoss(4, 2, center_weight=0.1)) != settings(CenterLoss(4, 2, center_weight=1.0))
+    assert settings(CenterLoss(4, 2, center_weight=0.1))["center_weight"] == 0.1
+    assert settings(NormSoftmaxLoss(4, 2, temperature=0.05)) != settings(NormSoftmaxLoss(4, 2, temperature=1.0))
