@@ -2,7 +2,8 @@
 
 Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
 loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9) and the
-softmax losses with temperature (2.1-2.2).
+softmax losses with temperature (2.1-2.2) and the multiplicative angular margins
+(L-softmax, SphereFace).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -13,6 +14,7 @@ from .coupled_clusters import CoupledClustersLoss
 from .deep_clustering import DeepClusteringLoss
 from .facility_location import FacilityLocationLoss, FacilityLocationMedoids
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
+from .large_margin import LargeMarginSoftmaxLoss, SphereFaceLoss, annealed_lambda, psi
 from .lifted_structure import LiftedStructureLoss
 from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
@@ -55,6 +57,10 @@ __all__ = [
     "NormSoftmaxLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",
+    "LargeMarginSoftmaxLoss",
+    "SphereFaceLoss",
+    "annealed_lambda",
+    "psi",
     "softened_softmax",
     "soft_target_cross_entropy",
     "logit_gradient",

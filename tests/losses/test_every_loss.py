@@ -18,12 +18,14 @@ from dmlnotes.losses import (
     DeepClusteringLoss,
     FacilityLocationLoss,
     HeatedUpSoftmaxLoss,
+    LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
     RankedListLoss,
+    SphereFaceLoss,
     TripletLoss,
 )
 from dmlnotes.miners import (
@@ -55,6 +57,11 @@ LOSSES = {
     "proxy-NCA (dynamic, eq. 12)": lambda: ProxyNCALoss(NUM_CLASSES, DIM, proxies_per_class=2),
     "normalized softmax": lambda: NormSoftmaxLoss(NUM_CLASSES, DIM),
     "heated-up softmax": lambda: HeatedUpSoftmaxLoss(NUM_CLASSES, DIM),
+    "large-margin softmax (L-softmax)": lambda: LargeMarginSoftmaxLoss(NUM_CLASSES, DIM),
+    "large-margin softmax (m = 2, lambda = 10)": lambda: LargeMarginSoftmaxLoss(
+        NUM_CLASSES, DIM, margin=2, lambda_=10.0
+    ),
+    "SphereFace softmax": lambda: SphereFaceLoss(NUM_CLASSES, DIM),
     "deep clustering": lambda: DeepClusteringLoss(),
     "deep clustering (not normalised)": lambda: DeepClusteringLoss(normalize_embeddings=False),
     "ranked list": lambda: RankedListLoss(),
