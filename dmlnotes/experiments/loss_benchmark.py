@@ -41,12 +41,14 @@ from ..losses import (
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
+    LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
     RankedListLoss,
+    SphereFaceLoss,
     TripletLoss,
 )
 from ..miners import BatchHardMiner, SemiHardNegativeMiner
@@ -80,9 +82,16 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
     proxy_theirs = pml.ProxyNCALoss(num_classes, dim)
     softmax_ours = NormSoftmaxLoss(num_classes, dim, temperature=0.05)
     softmax_theirs = pml.NormalizedSoftmaxLoss(num_classes, dim, temperature=0.05)
+    # PML has no lambda: ours with lambda = 0; scale 1 is PML's default.
+    lsoftmax_ours = LargeMarginSoftmaxLoss(num_classes, dim, margin=4, lambda_=0.0)
+    lsoftmax_theirs = pml.LargeMarginSoftmaxLoss(num_classes, dim, margin=4)
+    sphereface_ours = SphereFaceLoss(num_classes, dim, margin=4, lambda_=0.0)
+    sphereface_theirs = pml.SphereFaceLoss(num_classes, dim, margin=4)
     with torch.no_grad():  # the same proxies and class weights, so the values can be compared
         proxy_ours.weight.copy_(proxy_theirs.proxies)
         softmax_ours.weight.copy_(softmax_theirs.W.T)
+        lsoftmax_ours.weight.copy_(lsoftmax_theirs.W.T)
+        sphereface_ours.weight.copy_(sphereface_theirs.W.T)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PML warns that T_n > 5 may overflow its unshifted weights
         ranked_theirs = pml.RankedListLoss(margin=0.4, Tn=10.0, imbalance=0.5, alpha=1.2)
@@ -125,6 +134,8 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         Pairing("deep clustering", DeepClusteringLoss(), None),
         Pairing("proxy-NCA (eq. 14)", proxy_ours, proxy_theirs),
         Pairing("normalized softmax", softmax_ours, softmax_theirs),
+        Pairing("L-softmax (m = 4)", lsoftmax_ours, lsoftmax_theirs),
+        Pairing("SphereFace (m = 4)", sphereface_ours, sphereface_theirs),
     ]
 
 
