@@ -2,12 +2,14 @@
 
 Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
 loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9) and the
-softmax losses with temperature (2.1-2.2); the pair-weighting loss multi-similarity
-(Wang et al. 2019).
+softmax losses with temperature (2.1-2.2); the pair-weighting losses multi-similarity
+(Wang et al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
+from .binomial_deviance import BinomialDevianceLoss
 from .center import CenterLoss
+from .circle import CircleLoss
 from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
@@ -55,6 +57,8 @@ __all__ = [
     "DeepClusteringLoss",
     "RankedListLoss",
     "MultiSimilarityLoss",
+    "CircleLoss",
+    "BinomialDevianceLoss",
     "NormSoftmaxLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",

@@ -12,7 +12,9 @@ import torch
 
 from dmlnotes.distances import EuclideanDistance
 from dmlnotes.losses import (
+    BinomialDevianceLoss,
     CenterLoss,
+    CircleLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
@@ -62,6 +64,9 @@ LOSSES = {
     "ranked list": lambda: RankedListLoss(),
     "ranked list (differentiated weights)": lambda: RankedListLoss(weights_as_constants=False),
     "multi-similarity": lambda: MultiSimilarityLoss(),
+    "circle": lambda: CircleLoss(),
+    "circle (PML's m and gamma)": lambda: CircleLoss(margin=0.4, gamma=80.0),
+    "binomial deviance": lambda: BinomialDevianceLoss(),
 }
 MINERS = {
     "all triplets": AllTripletsMiner,
