@@ -36,12 +36,15 @@ from torch import Tensor
 
 from ..distances import EuclideanDistance, SquaredEuclideanDistance
 from ..losses import (
+    BinomialDevianceLoss,
     CenterLoss,
+    CircleLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
     LiftedStructureLoss,
+    MultiSimilarityLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
@@ -49,7 +52,7 @@ from ..losses import (
     RankedListLoss,
     TripletLoss,
 )
-from ..miners import BatchHardMiner, SemiHardNegativeMiner
+from ..miners import BatchHardMiner, MultiSimilarityMiner, SemiHardNegativeMiner
 
 Step = Callable[[Tensor, Tensor], Tensor]
 
@@ -125,6 +128,14 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         Pairing("deep clustering", DeepClusteringLoss(), None),
         Pairing("proxy-NCA (eq. 14)", proxy_ours, proxy_theirs),
         Pairing("normalized softmax", softmax_ours, softmax_theirs),
+        Pairing("multi-similarity", MultiSimilarityLoss(), pml.MultiSimilarityLoss()),
+        Pairing(
+            "multi-similarity + its miner",
+            with_miner(MultiSimilarityLoss(), MultiSimilarityMiner()),
+            with_miner(pml.MultiSimilarityLoss(), pml_miners.MultiSimilarityMiner()),
+        ),
+        Pairing("circle (m = 0.25, gamma = 256)", CircleLoss(), pml.CircleLoss(m=0.25, gamma=256.0)),
+        Pairing("binomial deviance", BinomialDevianceLoss(), None),
     ]
 
 
