@@ -1,5 +1,5 @@
 """Binomial deviance loss (Yi, Lei, Liao, Li 2014, "Deep Metric Learning for Person
-Re-Identification", eq. (3)); a pair-weighting loss beyond the survey's list.
+Re-Identification"); a pair-weighting loss beyond the survey's list.
 
 Each pair with cosine similarity ``s`` costs its binomial deviance::
 
@@ -30,15 +30,15 @@ class BinomialDevianceLoss(MetricLoss):
         * Per anchor, the mean deviance of its positive pairs plus the mean deviance of its
           negative pairs (a side without pairs adds 0); ``"mean"`` averages over the anchors
           with at least one pair. Yi et al. weight the pairs by ``1/n_pos`` and ``1/n_neg`` over
-          the whole batch; the reference reimplementations (Wang et al.'s MS code base) average
-          per anchor. On a class-balanced batch (the same class size everywhere, every anchor
-          with the same numbers of positives and negatives) the two are equal.
+          the whole batch; the per-anchor form keeps one term per anchor like the other pair
+          losses here (and their ``reduction`` and ``last_stats``). On a class-balanced batch
+          (every anchor with the same numbers of positives and negatives) the two are equal.
         * The negatives' term is ``softplus(alpha C (s - beta))``, not divided by ``C``.
         * Batches in float16 or bfloat16 are computed in float32 and returned in their dtype.
 
-    Defaults: ``alpha=2``, ``beta=0.5``, ``cost=25`` (``C``), as in Yi et al. and in the
-    reimplementations that the lifted-structure and multi-similarity papers compare with
-    (negative slope ``alpha C = 50``, the multi-similarity loss's ``beta``).
+    Defaults: ``alpha=2``, ``beta=0.5``, ``cost=25`` (``C``): the course's technical notes for
+    Yi et al., and the values of public reimplementations (negative slope ``alpha C = 50``, the
+    multi-similarity loss's ``beta``).
     pytorch-metric-learning has no binomial deviance loss.
 
     Args:

@@ -1,5 +1,5 @@
 """Circle loss (Sun, Cheng, Zhang, Zhang, Zheng, Wang, Wei 2020, "Circle Loss: A Unified
-Perspective of Pair Similarity Optimization"), pair form (eq. (4)); a pair-weighting loss
+Perspective of Pair Similarity Optimization"), pair-wise form; a pair-weighting loss
 beyond the survey's list.
 
 Per anchor with cosine similarities ``s_p`` to its positives and ``s_n`` to its negatives::
@@ -41,13 +41,13 @@ class CircleLoss(MetricLoss):
         * ``s`` is the cosine similarity (default ``distance=CosineSimilarity()``, the paper's).
         * One term per anchor that has at least one positive and one negative (listed by the
           miner, if given); ``"mean"`` averages over those anchors. The weights ``a_p, a_n``
-          are constants in the backward pass, as in the paper (section 3.2).
+          are constants in the backward pass, as in the paper.
         * Batches in float16 or bfloat16 are computed in float32 and returned in their dtype;
           ``gamma = 256`` stays finite through log-sum-exp and softplus.
 
-    Defaults: ``margin=0.25``, ``gamma=256``, the paper's setting for face recognition and
-    fine-grained retrieval (section 4.1: m = 0.25, gamma = 256; it reports m in 0.25-0.4 and
-    gamma 80-256 across tasks). pytorch-metric-learning's ``CircleLoss`` defaults to
+    Defaults: ``margin=0.25``, ``gamma=256``, the paper's setting for face recognition (its
+    settings range over m = 0.25-0.4 and gamma = 80-256 across tasks; m = 0.4, gamma = 80 is
+    the fine-grained retrieval one). pytorch-metric-learning's ``CircleLoss`` defaults to
     ``m=0.4, gamma=80``; with the same ``m`` and ``gamma`` its value equals ours (tests), except
     that its ``AvgNonZeroReducer`` drops anchors whose term underflows to exactly 0 while
     ``"mean"`` keeps them (``reduction="mean_nonzero"`` is its reducer).

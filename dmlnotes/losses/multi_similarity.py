@@ -80,13 +80,15 @@ class MultiSimilarityLoss(MetricLoss):
           ``1/m`` and its reference code (``sum(loss) / batch_size``) do.
         * Batches in float16 or bfloat16 are computed in float32 and returned in their dtype.
 
-    Defaults: ``alpha=2``, ``beta=50``, ``base=0.5`` (``lambda``), the paper's values
-    (section 5.1). pytorch-metric-learning's ``MultiSimilarityLoss(alpha=2, beta=50, base=0.5)``
+    Defaults: ``alpha=2``, ``beta=50``, ``base=0.5`` (``lambda``), the values of the course's
+    technical notes for Wang et al.; the paper's released configurations tune them per data
+    set. pytorch-metric-learning's ``MultiSimilarityLoss(alpha=2, beta=50, base=0.5)``
     has the same defaults, the same per-anchor form and the same mean over the batch: the
     values agree (tests). Its miner ``MultiSimilarityMiner(epsilon=0.1)`` matches ours.
-    The paper's code skips an anchor whose mined positives or negatives are empty; with the
-    miner this only changes anchors that keep positives but no negative (the paper: 0; here
-    and in pytorch-metric-learning: the positive part).
+    The paper's code skips an anchor whose mined positives or negatives are empty; after its
+    miner an anchor keeps positives exactly when it keeps negatives, so nothing changes.
+    Without the miner an anchor without positives still pays its negative part (the formula,
+    and pytorch-metric-learning).
 
     Args:
         alpha: ``alpha > 0``, the positive scale.

@@ -1,4 +1,4 @@
-"""Multi-similarity pair mining (Wang, Han, Huang, Dong, Scott 2019, section 4.1).
+"""Multi-similarity pair mining (Wang, Han, Huang, Dong, Scott 2019).
 
 For each anchor the miner compares every pair with the anchor's hardest pair of the other
 kind, with a margin ``epsilon``:
@@ -6,9 +6,11 @@ kind, with a margin ``epsilon``:
     keep negative n  if  s_an + epsilon > min_p s_ap     (closer than the hardest positive)
     keep positive p  if  s_ap - epsilon < max_n s_an     (farther than the hardest negative)
 
-An anchor without positives keeps no negative, and one without negatives keeps no
-positive. It returns pairs ``(anchors_p, positives, anchors_n, negatives)`` for a pair loss
-such as :class:`~dmlnotes.losses.MultiSimilarityLoss`.
+An anchor keeps positives exactly when it keeps negatives (for ``epsilon >= 0``: its
+hardest negative beats any kept positive's bound, and the other way round), and keeps
+nothing when it has no positive or no negative. It returns pairs
+``(anchors_p, positives, anchors_n, negatives)`` for a pair loss such as
+:class:`~dmlnotes.losses.MultiSimilarityLoss`.
 """
 
 from __future__ import annotations

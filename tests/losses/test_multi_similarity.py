@@ -149,6 +149,13 @@ def test_the_miner_keeps_the_pairs_of_the_rule(epsilon):
     assert len(expected[0]) + len(expected[1]) > 0
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_an_anchor_keeps_positives_exactly_when_it_keeps_negatives(seed):
+    x = random_embeddings(len(LABELS), 3, torch.float64, seed=seed)
+    a1, _, a2, _ = MultiSimilarityMiner(epsilon=0.05)(x, LABELS)
+    assert set(a1.tolist()) == set(a2.tolist())
+
+
 def test_the_miner_of_a_batch_without_positives_keeps_nothing():
     miner = MultiSimilarityMiner()
     found = miner(random_embeddings(4, 3, torch.float32), torch.arange(4))
