@@ -109,7 +109,7 @@ def test_a_hand_computed_case():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-def test_the_scale_50_stays_finite_at_the_worst_similarities(dtype):
+def test_large_scales_stay_finite_at_the_worst_similarities(dtype):
     # negatives identical to the anchor (s = 1), positives opposite (s = -1)
     x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]).repeat(4, 1) * 300
     labels = torch.tensor([0, 0, 1, 1]).repeat(4)
