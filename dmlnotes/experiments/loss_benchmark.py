@@ -36,13 +36,16 @@ from torch import Tensor
 
 from ..distances import EuclideanDistance, SquaredEuclideanDistance
 from ..losses import (
+    BinomialDevianceLoss,
     CenterLoss,
+    CircleLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
     LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
+    MultiSimilarityLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
@@ -51,7 +54,7 @@ from ..losses import (
     SphereFaceLoss,
     TripletLoss,
 )
-from ..miners import BatchHardMiner, SemiHardNegativeMiner
+from ..miners import BatchHardMiner, MultiSimilarityMiner, SemiHardNegativeMiner
 
 Step = Callable[[Tensor, Tensor], Tensor]
 
@@ -136,6 +139,14 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         Pairing("normalized softmax", softmax_ours, softmax_theirs),
         Pairing("L-softmax (m = 4)", lsoftmax_ours, lsoftmax_theirs),
         Pairing("SphereFace (m = 4)", sphereface_ours, sphereface_theirs),
+        Pairing("multi-similarity", MultiSimilarityLoss(), pml.MultiSimilarityLoss()),
+        Pairing(
+            "multi-similarity + its miner",
+            with_miner(MultiSimilarityLoss(), MultiSimilarityMiner()),
+            with_miner(pml.MultiSimilarityLoss(), pml_miners.MultiSimilarityMiner()),
+        ),
+        Pairing("circle (m = 0.25, gamma = 256)", CircleLoss(), pml.CircleLoss(m=0.25, gamma=256.0)),
+        Pairing("binomial deviance", BinomialDevianceLoss(), None),
     ]
 
 

@@ -1,13 +1,16 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
 Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
-loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9) and the
-softmax losses with temperature (2.1-2.2) and the multiplicative angular margins
-(L-softmax, SphereFace).
+loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9), the
+softmax losses with temperature (2.1-2.2), the multiplicative angular margins
+(L-softmax, SphereFace) and the pair-weighting losses multi-similarity (Wang et al. 2019),
+circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
+from .binomial_deviance import BinomialDevianceLoss
 from .center import CenterLoss
+from .circle import CircleLoss
 from .class_weights import ClassWeightLoss, init_class_weights
 from .contrastive import ContrastiveLoss
 from .coupled_clusters import CoupledClustersLoss
@@ -16,6 +19,7 @@ from .facility_location import FacilityLocationLoss, FacilityLocationMedoids
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .large_margin import LargeMarginSoftmaxLoss, SphereFaceLoss, annealed_lambda, psi
 from .lifted_structure import LiftedStructureLoss
+from .multi_similarity import MultiSimilarityLoss
 from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
 from .npair import NPairLoss, npair_batch_sampler, split_anchor_positive
@@ -54,6 +58,9 @@ __all__ = [
     "ProxyNCALoss",
     "DeepClusteringLoss",
     "RankedListLoss",
+    "MultiSimilarityLoss",
+    "CircleLoss",
+    "BinomialDevianceLoss",
     "NormSoftmaxLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",

@@ -1,7 +1,8 @@
 """Miners pick the informative pairs or triplets of a batch; a loss accepts what they return.
 
 Call a miner as ``miner(embeddings, labels)``; it returns ``(anchors, positives, negatives)``
-(long tensors on the embeddings' device) to pass to a loss as ``indices_tuple``.
+(long tensors on the embeddings' device) to pass to a loss as ``indices_tuple``; the
+multi-similarity miner returns pairs ``(anchors_p, positives, anchors_n, negatives)``.
 """
 
 from ..indices import pairs_from_indices, triplets_from_indices
@@ -9,6 +10,7 @@ from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets
 from .base import TripletMiner
 from .batch_hard import BatchHardMiner
 from .hardest_negative import HardestNegativeMiner
+from .multi_similarity import MultiSimilarityMiner
 from .random_triplets import RandomTripletsMiner
 from .semihard import SemiHardNegativeMiner
 
@@ -19,6 +21,7 @@ __all__ = [
     "HardestNegativeMiner",
     "SemiHardNegativeMiner",
     "BatchHardMiner",
+    "MultiSimilarityMiner",
     "count_triplets",
     "all_triplet_indices",
     "pairs_from_indices",

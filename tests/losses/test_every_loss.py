@@ -12,7 +12,9 @@ import torch
 
 from dmlnotes.distances import EuclideanDistance
 from dmlnotes.losses import (
+    BinomialDevianceLoss,
     CenterLoss,
+    CircleLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
@@ -20,6 +22,7 @@ from dmlnotes.losses import (
     HeatedUpSoftmaxLoss,
     LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
+    MultiSimilarityLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
@@ -32,6 +35,7 @@ from dmlnotes.miners import (
     AllTripletsMiner,
     BatchHardMiner,
     HardestNegativeMiner,
+    MultiSimilarityMiner,
     RandomTripletsMiner,
     SemiHardNegativeMiner,
 )
@@ -66,11 +70,16 @@ LOSSES = {
     "deep clustering (not normalised)": lambda: DeepClusteringLoss(normalize_embeddings=False),
     "ranked list": lambda: RankedListLoss(),
     "ranked list (differentiated weights)": lambda: RankedListLoss(weights_as_constants=False),
+    "multi-similarity": lambda: MultiSimilarityLoss(),
+    "circle": lambda: CircleLoss(),
+    "circle (PML's m and gamma)": lambda: CircleLoss(margin=0.4, gamma=80.0),
+    "binomial deviance": lambda: BinomialDevianceLoss(),
 }
 MINERS = {
     "all triplets": AllTripletsMiner,
     "batch hard": BatchHardMiner,
     "hardest negative": HardestNegativeMiner,
+    "multi-similarity (pairs)": MultiSimilarityMiner,
     "random triplets": lambda: RandomTripletsMiner(per_anchor=2, seed=0),
     "semi-hard": SemiHardNegativeMiner,
 }
@@ -150,9 +159,9 @@ def test_an_empty_batch_gives_an_exact_zero(name):
     assert loss.item() == 0.0 and embeddings.grad.shape == (0, DIM)
 
 
-# Contrastive, deep clustering and ranked list have negative pairs to learn from here; the
-# class-weight losses always have terms.
-HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "deep clustering", "ranked list")
+# Contrastive, deep clustering, ranked list, multi-similarity and binomial deviance have negative
+# pairs to learn from here; the class-weight losses always have terms.
+HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "deep clustering", "ranked list", "multi-similarity", "binomial")
 CLASS_WEIGHT_NAMES = ("softmax", "proxy", "center")
 
 
@@ -194,7 +203,10 @@ def test_miners_refuse_non_finite_rows_and_handle_an_empty_batch(name):
     assert all(t.numel() == 0 for t in triplets)
 
 
-@pytest.mark.parametrize("name", [n for n in LOSSES if not n.startswith(("contrastive", "triplet", "lifted"))])
+PAIR_AND_TRIPLET_LOSSES = ("contrastive", "triplet", "lifted", "multi-similarity", "circle", "binomial")
+
+
+@pytest.mark.parametrize("name", [n for n in LOSSES if not n.startswith(PAIR_AND_TRIPLET_LOSSES)])
 def test_losses_that_compare_with_everything_refuse_a_miners_tuple(name):
     embeddings, labels = batch()
     with pytest.raises(ValueError, match="does not take an indices_tuple"):

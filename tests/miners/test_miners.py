@@ -12,6 +12,7 @@ from dmlnotes.miners import (
     AllTripletsMiner,
     BatchHardMiner,
     HardestNegativeMiner,
+    MultiSimilarityMiner,
     RandomTripletsMiner,
     SemiHardNegativeMiner,
     all_triplet_indices,
@@ -410,3 +411,28 @@ def test_count_triplets_refuses_float_labels():
     assert count_triplets([0, 0, 1]) == 2
     with pytest.raises(ValueError, match="integer class ids"):
         count_triplets(torch.tensor([0.0, 0.0, 1.0]))
+
+
+# The pair miner ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "labels",
+    [torch.arange(6), torch.zeros(6, dtype=torch.long), torch.tensor([2]), torch.tensor([], dtype=torch.long)],
+    ids=["distinct", "one_class", "one_sample", "no_sample"],
+)
+def test_multi_similarity_miner_on_batch_without_both_kinds_of_pair_returns_empty_long_tensors(labels):
+    miner = MultiSimilarityMiner()
+    pairs = miner(torch.randn(len(labels), 3), labels)
+    assert len(pairs) == 4 and all(t.dtype == torch.long and t.numel() == 0 for t in pairs)
+    assert miner.last_num_pairs == (0, 0)
+
+
+def test_multi_similarity_miner_returns_valid_pairs_without_gradient():
+    miner = MultiSimilarityMiner(epsilon=0.5)
+    x = random_batch(dtype=torch.float32).requires_grad_(True)
+    anchors_p, positives, anchors_n, negatives = miner(x, LABELS)
+    assert anchors_p.numel() > 0 and anchors_n.numel() > 0 and x.grad is None
+    assert (LABELS[anchors_p] == LABELS[positives]).all() and (anchors_p != positives).all()
+    assert (LABELS[anchors_n] != LABELS[negatives]).all()
+    assert miner.last_num_pairs == (anchors_p.numel(), anchors_n.numel())
+    with pytest.raises(ValueError, match="embeddings"):
+        miner(torch.randn(11), LABELS)
