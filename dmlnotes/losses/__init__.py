@@ -2,7 +2,8 @@
 
 Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
 loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9) and the
-softmax losses with temperature (2.1-2.2).
+softmax losses with temperature (2.1-2.2) and the margin softmaxes on the sphere
+(L2-softmax, NormFace, CosFace, ArcFace).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -14,6 +15,7 @@ from .deep_clustering import DeepClusteringLoss
 from .facility_location import FacilityLocationLoss, FacilityLocationMedoids
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .lifted_structure import LiftedStructureLoss
+from .margin_softmax import ArcFaceLoss, CosFaceLoss, L2SoftmaxLoss, NormFaceLoss
 from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
 from .npair import NPairLoss, npair_batch_sampler, split_anchor_positive
@@ -53,6 +55,10 @@ __all__ = [
     "DeepClusteringLoss",
     "RankedListLoss",
     "NormSoftmaxLoss",
+    "L2SoftmaxLoss",
+    "NormFaceLoss",
+    "CosFaceLoss",
+    "ArcFaceLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",
     "softened_softmax",
