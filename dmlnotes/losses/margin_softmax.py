@@ -106,6 +106,13 @@ class NormFaceLoss(NormSoftmaxLoss):
     Subclasses change only the target cosine (:meth:`target_cosine`): CosFace and ArcFace.
     :meth:`logits` without labels gives the plain scaled cosines (what a test-time
     classifier uses); with labels, the target logits carry the margin.
+
+    Args:
+        num_classes, embedding_dim, warn_if_empty, reduction: as in
+            :class:`~dmlnotes.losses.norm_softmax.NormSoftmaxLoss`.
+        scale: ``s > 0``; may be changed later (``loss_fn.scale = 30``), as may ``temperature``.
+
+    Shapes: embeddings ``(batch, embedding_dim)``, labels ``(batch,)`` -> scalar; one term per sample.
     """
 
     def __init__(
@@ -158,7 +165,8 @@ class NormFaceLoss(NormSoftmaxLoss):
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> LossTerms:
         labels = self.check_class_labels(labels)
-        terms = F.cross_entropy(self.logits(embeddings, labels), labels, reduction="none")
+        has_margin = type(self).target_cosine is not NormFaceLoss.target_cosine  # else skip gather and scatter
+        terms = F.cross_entropy(self.logits(embeddings, labels if has_margin else None), labels, reduction="none")
         return LossTerms(terms, what="sample")
 
     def extra_repr(self) -> str:
