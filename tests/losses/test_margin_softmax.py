@@ -188,6 +188,17 @@ def test_margins_raise_the_loss_at_the_same_angle():
     assert losses == sorted(losses) and losses[0] < losses[1]
 
 
+@pytest.mark.parametrize("scale", [1.0, 5.0, 16.0])
+def test_normface_reaches_its_lower_bound_on_a_simplex(scale):
+    # Three weights 120 degrees apart, each sample on its weight: cosines 1, -1/2, -1/2, so the
+    # loss is log(1 + 2 e^(-3 s / 2)) = log(1 + (C - 1) e^(-C s / (C - 1))) with C = 3.
+    loss_fn = NormFaceLoss(3, 2, scale=scale).double()
+    rows = [[math.cos(2 * math.pi * k / 3), math.sin(2 * math.pi * k / 3)] for k in range(3)]
+    set_weights(loss_fn, rows)
+    loss = loss_fn(torch.tensor(rows, dtype=torch.float64) * 2.0, torch.arange(3)).item()
+    assert loss == pytest.approx(math.log1p(2 * math.exp(-1.5 * scale)), rel=1e-12)
+
+
 # NormFace is NormSoftmaxLoss with s = 1 / T -----------------------------------------------------
 def test_normface_is_norm_softmax_with_scale_one_over_temperature():
     loss_fn, embeddings, labels = make_problem(NormFaceLoss, torch.float64, scale=20.0)
