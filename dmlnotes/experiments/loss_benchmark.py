@@ -25,6 +25,7 @@ pytorch-metric-learning is a development dependency, installed by ``make``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -36,17 +37,21 @@ from torch import Tensor
 
 from ..distances import EuclideanDistance, SquaredEuclideanDistance
 from ..losses import (
+    ArcFaceLoss,
     BinomialDevianceLoss,
     CenterLoss,
     CircleLoss,
     ContrastiveLoss,
+    CosFaceLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
+    L2SoftmaxLoss,
     LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
     MultiSimilarityLoss,
     NCALoss,
+    NormFaceLoss,
     NormSoftmaxLoss,
     NPairLoss,
     ProxyNCALoss,
@@ -95,6 +100,21 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         softmax_ours.weight.copy_(softmax_theirs.W.T)
         lsoftmax_ours.weight.copy_(lsoftmax_theirs.W.T)
         sphereface_ours.weight.copy_(sphereface_theirs.W.T)
+    normface_ours = NormFaceLoss(num_classes, dim, scale=16.0)
+    normface_theirs = pml.NormalizedSoftmaxLoss(num_classes, dim, temperature=1 / 16)
+    cosface_ours = CosFaceLoss(num_classes, dim, margin=0.35, scale=64.0)
+    cosface_theirs = pml.CosFaceLoss(num_classes, dim, margin=0.35, scale=64.0)
+    arcface_ours = ArcFaceLoss(num_classes, dim, margin=0.5, scale=64.0)
+    arcface_theirs = pml.ArcFaceLoss(num_classes, dim, margin=math.degrees(0.5), scale=64.0)  # PML: degrees
+    with torch.no_grad():  # the same proxies and class weights, so the values can be compared
+        proxy_ours.weight.copy_(proxy_theirs.proxies)
+        for ours, theirs in [
+            (softmax_ours, softmax_theirs),
+            (normface_ours, normface_theirs),
+            (cosface_ours, cosface_theirs),
+            (arcface_ours, arcface_theirs),
+        ]:
+            ours.weight.copy_(theirs.W.T)  # PML stores W as (embedding_size, num_classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PML warns that T_n > 5 may overflow its unshifted weights
         ranked_theirs = pml.RankedListLoss(margin=0.4, Tn=10.0, imbalance=0.5, alpha=1.2)
@@ -147,6 +167,10 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         ),
         Pairing("circle (m = 0.25, gamma = 256)", CircleLoss(), pml.CircleLoss(m=0.25, gamma=256.0)),
         Pairing("binomial deviance", BinomialDevianceLoss(), None),
+        Pairing("NormFace (s = 16)", normface_ours, normface_theirs),
+        Pairing("CosFace (s = 64, m = 0.35)", cosface_ours, cosface_theirs),
+        Pairing("ArcFace (s = 64, m = 0.5 rad)", arcface_ours, arcface_theirs),
+        Pairing("L2-softmax (alpha = 16)", L2SoftmaxLoss(num_classes, dim), None),
     ]
 
 

@@ -2,9 +2,9 @@
 
 Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
 loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9), the
-softmax losses with temperature (2.1-2.2), the multiplicative angular margins
-(L-softmax, SphereFace) and the pair-weighting losses multi-similarity (Wang et al. 2019),
-circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
+softmax losses with temperature (2.1-2.2), the margin softmaxes (L2-softmax, NormFace,
+CosFace, ArcFace; the multiplicative L-softmax and SphereFace) and the pair-weighting losses
+multi-similarity (Wang et al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -19,6 +19,7 @@ from .facility_location import FacilityLocationLoss, FacilityLocationMedoids
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .large_margin import LargeMarginSoftmaxLoss, SphereFaceLoss, annealed_lambda, psi
 from .lifted_structure import LiftedStructureLoss
+from .margin_softmax import ArcFaceLoss, CosFaceLoss, L2SoftmaxLoss, NormFaceLoss
 from .multi_similarity import MultiSimilarityLoss
 from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
@@ -62,6 +63,10 @@ __all__ = [
     "CircleLoss",
     "BinomialDevianceLoss",
     "NormSoftmaxLoss",
+    "L2SoftmaxLoss",
+    "NormFaceLoss",
+    "CosFaceLoss",
+    "ArcFaceLoss",
     "HeatedUpSoftmaxLoss",
     "HeatUpSchedule",
     "LargeMarginSoftmaxLoss",
