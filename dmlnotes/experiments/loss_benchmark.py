@@ -54,6 +54,7 @@ from ..losses import (
     NormFaceLoss,
     NormSoftmaxLoss,
     NPairLoss,
+    ProxyAnchorLoss,
     ProxyNCALoss,
     RankedListLoss,
     SphereFaceLoss,
@@ -88,6 +89,8 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
     triplet_theirs = pml.TripletMarginLoss(margin=0.2, distance=squared_on_sphere)
     proxy_ours = ProxyNCALoss(num_classes, dim, include_positive_in_denominator=True)
     proxy_theirs = pml.ProxyNCALoss(num_classes, dim)
+    anchor_ours = ProxyAnchorLoss(num_classes, dim)
+    anchor_theirs = pml.ProxyAnchorLoss(num_classes, dim)
     softmax_ours = NormSoftmaxLoss(num_classes, dim, temperature=0.05)
     softmax_theirs = pml.NormalizedSoftmaxLoss(num_classes, dim, temperature=0.05)
     # PML has no lambda: ours with lambda = 0; scale 1 is PML's default.
@@ -97,6 +100,7 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
     sphereface_theirs = pml.SphereFaceLoss(num_classes, dim, margin=4)
     with torch.no_grad():  # the same proxies and class weights, so the values can be compared
         proxy_ours.weight.copy_(proxy_theirs.proxies)
+        anchor_ours.weight.copy_(anchor_theirs.proxies)
         softmax_ours.weight.copy_(softmax_theirs.W.T)
         lsoftmax_ours.weight.copy_(lsoftmax_theirs.W.T)
         sphereface_ours.weight.copy_(sphereface_theirs.W.T)
@@ -156,6 +160,7 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
         ),
         Pairing("deep clustering", DeepClusteringLoss(), None),
         Pairing("proxy-NCA (eq. 14)", proxy_ours, proxy_theirs),
+        Pairing("proxy-anchor", anchor_ours, anchor_theirs),
         Pairing("normalized softmax", softmax_ours, softmax_theirs),
         Pairing("L-softmax (m = 4)", lsoftmax_ours, lsoftmax_theirs),
         Pairing("SphereFace (m = 4)", sphereface_ours, sphereface_theirs),

@@ -1,10 +1,11 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
 Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
-loss (1.7), NCA, the proxy loss (1.8), the deep clustering and ranked list losses (1.9), the
-softmax losses with temperature (2.1-2.2), the margin softmaxes (L2-softmax, NormFace,
-CosFace, ArcFace; the multiplicative L-softmax and SphereFace) and the pair-weighting losses
-multi-similarity (Wang et al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
+loss (1.7), NCA, the proxy losses (1.8: Proxy-NCA, Proxy-Anchor), the deep clustering and ranked
+list losses (1.9), the softmax losses with temperature (2.1-2.2), the margin softmaxes (L2-softmax,
+NormFace, CosFace, ArcFace; the multiplicative L-softmax and SphereFace) and the pair-weighting
+losses multi-similarity (Wang et al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et
+al. 2014).
 """
 
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
@@ -24,6 +25,7 @@ from .multi_similarity import MultiSimilarityLoss
 from .nca import NCALoss
 from .norm_softmax import NormSoftmaxLoss
 from .npair import NPairLoss, npair_batch_sampler, split_anchor_positive
+from .proxy_anchor import ProxyAnchorLoss
 from .proxy_nca import ProxyNCALoss
 from .ranked_list import RankedListLoss
 from .softmax_temperature import (
@@ -57,6 +59,7 @@ __all__ = [
     "FacilityLocationMedoids",
     "NCALoss",
     "ProxyNCALoss",
+    "ProxyAnchorLoss",
     "DeepClusteringLoss",
     "RankedListLoss",
     "MultiSimilarityLoss",
