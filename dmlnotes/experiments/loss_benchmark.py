@@ -15,7 +15,7 @@ hardest semi-hard negative per pair, PML every one), NCA on this batch of large
 unnormalised embeddings (PML drops anchors whose positive probability underflows), and the
 ranked list loss by about 1e-3 (PML adds 1e-5 per column of the batch to its denominators,
 256e-5 against a query's 3 positives; its ``imbalance=0.5`` halves the loss, so its value is
-doubled here).
+doubled here) and the angular loss (PML does not normalise the negatives; equal on unit vectors).
 pytorch-metric-learning is a development dependency, installed by ``make``.
 
 ``--deep-clustering`` times the deep clustering loss instead, against its ``N x N`` form
@@ -37,6 +37,7 @@ from torch import Tensor
 
 from ..distances import EuclideanDistance, SquaredEuclideanDistance
 from ..losses import (
+    AngularLoss,
     ArcFaceLoss,
     BinomialDevianceLoss,
     CenterLoss,
@@ -149,6 +150,7 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
             NPairLoss(l2_reg=0.0, pairs="npair"),
             _npair_theirs(pml.NPairsLoss(distance=pml_distances.DotProductSimilarity(normalize_embeddings=False))),
         ),
+        Pairing("angular (smooth, 40 degrees)", AngularLoss(alpha=40.0), pml.AngularLoss(alpha=40)),
         Pairing("NCA", NCALoss(), pml.NCALoss(distance=pml_distances.LpDistance(power=2, normalize_embeddings=False))),
         Pairing("coupled clusters", CoupledClustersLoss(margin=1.0), None),
         Pairing("facility location (greedy + refinement)", FacilityLocationLoss(), None),

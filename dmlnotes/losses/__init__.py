@@ -1,13 +1,14 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5), the centre loss (1.6), the facility-location clustering
-loss (1.7), NCA, the proxy losses (1.8: Proxy-NCA, Proxy-Anchor), the deep clustering and ranked
-list losses (1.9), the softmax losses with temperature (2.1-2.2), the margin softmaxes (L2-softmax,
-NormFace, CosFace, ArcFace; the multiplicative L-softmax and SphereFace) and the pair-weighting
-losses multi-similarity (Wang et al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et
-al. 2014).
+Pair and triplet losses (survey 1.1-1.5) with the angular (Wang et al. 2017) losses, the
+centre loss (1.6), the facility-location clustering loss (1.7), NCA, the proxy losses (1.8:
+Proxy-NCA, Proxy-Anchor), the deep clustering and ranked list losses (1.9), the softmax losses
+with temperature (2.1-2.2), the margin softmaxes (L2-softmax, NormFace, CosFace, ArcFace; the
+multiplicative L-softmax and SphereFace) and the pair-weighting losses multi-similarity (Wang et
+al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
 """
 
+from .angular import AngularLoss
 from .base import REDUCTIONS, EmptyBatchWarning, LossStats, LossTerms, MetricLoss, label_masks, zero_loss
 from .binomial_deviance import BinomialDevianceLoss
 from .center import CenterLoss
@@ -65,6 +66,7 @@ __all__ = [
     "MultiSimilarityLoss",
     "CircleLoss",
     "BinomialDevianceLoss",
+    "AngularLoss",
     "NormSoftmaxLoss",
     "L2SoftmaxLoss",
     "NormFaceLoss",

@@ -12,6 +12,7 @@ import torch
 
 from dmlnotes.distances import EuclideanDistance
 from dmlnotes.losses import (
+    AngularLoss,
     ArcFaceLoss,
     BinomialDevianceLoss,
     CenterLoss,
@@ -52,6 +53,8 @@ LOSSES = {
     "contrastive (plain distance)": lambda: ContrastiveLoss(distance=EuclideanDistance()),
     "triplet": lambda: TripletLoss(margin=0.2),
     "triplet (plain distance)": lambda: TripletLoss(margin=0.2, distance=EuclideanDistance()),
+    "angular": lambda: AngularLoss(),
+    "angular (triplet form)": lambda: AngularLoss(form="triplet"),
     "lifted structure": lambda: LiftedStructureLoss(),
     "lifted structure (hard)": lambda: LiftedStructureLoss(form="hard"),
     "N-pair": lambda: NPairLoss(),
@@ -214,7 +217,7 @@ def test_miners_refuse_non_finite_rows_and_handle_an_empty_batch(name):
     assert all(t.numel() == 0 for t in triplets)
 
 
-PAIR_AND_TRIPLET_LOSSES = ("contrastive", "triplet", "lifted", "multi-similarity", "circle", "binomial")
+PAIR_AND_TRIPLET_LOSSES = ("contrastive", "triplet", "lifted", "multi-similarity", "circle", "binomial", "angular")
 
 
 @pytest.mark.parametrize("name", [n for n in LOSSES if not n.startswith(PAIR_AND_TRIPLET_LOSSES)])
