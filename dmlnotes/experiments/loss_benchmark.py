@@ -15,7 +15,8 @@ hardest semi-hard negative per pair, PML every one), NCA on this batch of large
 unnormalised embeddings (PML drops anchors whose positive probability underflows), and the
 ranked list loss by about 1e-3 (PML adds 1e-5 per column of the batch to its denominators,
 256e-5 against a query's 3 positives; its ``imbalance=0.5`` halves the loss, so its value is
-doubled here) and the angular loss (PML does not normalise the negatives; equal on unit vectors).
+doubled here), the angular loss (PML does not normalise the negatives; equal on unit vectors) and the
+distance-weighted miner (random draws; PML also draws the positives at random).
 pytorch-metric-learning is a development dependency, installed by ``make``.
 
 ``--deep-clustering`` times the deep clustering loss instead, against its ``N x N`` form
@@ -50,6 +51,7 @@ from ..losses import (
     L2SoftmaxLoss,
     LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
+    MarginLoss,
     MultiSimilarityLoss,
     NCALoss,
     NormFaceLoss,
@@ -61,7 +63,13 @@ from ..losses import (
     SphereFaceLoss,
     TripletLoss,
 )
-from ..miners import BatchHardMiner, MultiSimilarityMiner, SemiHardNegativeMiner
+from ..miners import (
+    AllTripletsMiner,
+    BatchHardMiner,
+    DistanceWeightedMiner,
+    MultiSimilarityMiner,
+    SemiHardNegativeMiner,
+)
 
 Step = Callable[[Tensor, Tensor], Tensor]
 
@@ -151,6 +159,16 @@ def pairings(num_classes: int, dim: int) -> list[Pairing]:
             _npair_theirs(pml.NPairsLoss(distance=pml_distances.DotProductSimilarity(normalize_embeddings=False))),
         ),
         Pairing("angular (smooth, 40 degrees)", AngularLoss(alpha=40.0), pml.AngularLoss(alpha=40)),
+        Pairing(
+            "margin, all triplets' pairs",
+            with_miner(MarginLoss(), AllTripletsMiner()),
+            pml.MarginLoss(margin=0.2, beta=1.2, learn_beta=True),
+        ),
+        Pairing(
+            "margin + distance-weighted miner",
+            with_miner(MarginLoss(), DistanceWeightedMiner(seed=0)),
+            with_miner(pml.MarginLoss(margin=0.2, beta=1.2, learn_beta=True), pml_miners.DistanceWeightedMiner()),
+        ),
         Pairing("NCA", NCALoss(), pml.NCALoss(distance=pml_distances.LpDistance(power=2, normalize_embeddings=False))),
         Pairing("coupled clusters", CoupledClustersLoss(margin=1.0), None),
         Pairing("facility location (greedy + refinement)", FacilityLocationLoss(), None),

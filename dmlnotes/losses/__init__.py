@@ -1,11 +1,11 @@
 """Loss functions, one per module; each is an ``nn.Module`` called as ``loss(embeddings, labels)``.
 
-Pair and triplet losses (survey 1.1-1.5) with the angular (Wang et al. 2017) losses, the
-centre loss (1.6), the facility-location clustering loss (1.7), NCA, the proxy losses (1.8:
-Proxy-NCA, Proxy-Anchor), the deep clustering and ranked list losses (1.9), the softmax losses
-with temperature (2.1-2.2), the margin softmaxes (L2-softmax, NormFace, CosFace, ArcFace; the
-multiplicative L-softmax and SphereFace) and the pair-weighting losses multi-similarity (Wang et
-al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
+Pair and triplet losses (survey 1.1-1.5) with the angular (Wang et al. 2017) and margin (Wu et
+al. 2017) losses, the centre loss (1.6), the facility-location clustering loss (1.7), NCA, the
+proxy losses (1.8: Proxy-NCA, Proxy-Anchor), the deep clustering and ranked list losses (1.9), the
+softmax losses with temperature (2.1-2.2), the margin softmaxes (L2-softmax, NormFace, CosFace,
+ArcFace; the multiplicative L-softmax and SphereFace) and the pair-weighting losses
+multi-similarity (Wang et al. 2019), circle (Sun et al. 2020) and binomial deviance (Yi et al. 2014).
 """
 
 from .angular import AngularLoss
@@ -21,6 +21,7 @@ from .facility_location import FacilityLocationLoss, FacilityLocationMedoids
 from .heated_up_softmax import HeatedUpSoftmaxLoss, HeatUpSchedule
 from .large_margin import LargeMarginSoftmaxLoss, SphereFaceLoss, annealed_lambda, psi
 from .lifted_structure import LiftedStructureLoss
+from .margin import MarginLoss
 from .margin_softmax import ArcFaceLoss, CosFaceLoss, L2SoftmaxLoss, NormFaceLoss
 from .multi_similarity import MultiSimilarityLoss
 from .nca import NCALoss
@@ -67,6 +68,7 @@ __all__ = [
     "CircleLoss",
     "BinomialDevianceLoss",
     "AngularLoss",
+    "MarginLoss",
     "NormSoftmaxLoss",
     "L2SoftmaxLoss",
     "NormFaceLoss",

@@ -9,6 +9,7 @@ from ..indices import pairs_from_indices, triplets_from_indices
 from .all_triplets import AllTripletsMiner, all_triplet_indices, count_triplets
 from .base import TripletMiner
 from .batch_hard import BatchHardMiner
+from .distance_weighted import DistanceWeightedMiner, log_sphere_distance_density
 from .hardest_negative import HardestNegativeMiner
 from .multi_similarity import MultiSimilarityMiner
 from .random_triplets import RandomTripletsMiner
@@ -22,6 +23,8 @@ __all__ = [
     "SemiHardNegativeMiner",
     "BatchHardMiner",
     "MultiSimilarityMiner",
+    "DistanceWeightedMiner",
+    "log_sphere_distance_density",
     "count_triplets",
     "all_triplet_indices",
     "pairs_from_indices",

@@ -26,6 +26,7 @@ from dmlnotes.losses import (
     L2SoftmaxLoss,
     LargeMarginSoftmaxLoss,
     LiftedStructureLoss,
+    MarginLoss,
     MultiSimilarityLoss,
     NCALoss,
     NormFaceLoss,
@@ -40,6 +41,7 @@ from dmlnotes.losses import (
 from dmlnotes.miners import (
     AllTripletsMiner,
     BatchHardMiner,
+    DistanceWeightedMiner,
     HardestNegativeMiner,
     MultiSimilarityMiner,
     RandomTripletsMiner,
@@ -55,6 +57,8 @@ LOSSES = {
     "triplet (plain distance)": lambda: TripletLoss(margin=0.2, distance=EuclideanDistance()),
     "angular": lambda: AngularLoss(),
     "angular (triplet form)": lambda: AngularLoss(form="triplet"),
+    "margin": lambda: MarginLoss(),
+    "margin (one beta per class, nu)": lambda: MarginLoss(num_classes=NUM_CLASSES, nu=0.01),
     "lifted structure": lambda: LiftedStructureLoss(),
     "lifted structure (hard)": lambda: LiftedStructureLoss(form="hard"),
     "N-pair": lambda: NPairLoss(),
@@ -92,6 +96,7 @@ LOSSES = {
 MINERS = {
     "all triplets": AllTripletsMiner,
     "batch hard": BatchHardMiner,
+    "distance weighted": lambda: DistanceWeightedMiner(seed=0),
     "hardest negative": HardestNegativeMiner,
     "multi-similarity (pairs)": MultiSimilarityMiner,
     "random triplets": lambda: RandomTripletsMiner(per_anchor=2, seed=0),
@@ -173,9 +178,16 @@ def test_an_empty_batch_gives_an_exact_zero(name):
     assert loss.item() == 0.0 and embeddings.grad.shape == (0, DIM)
 
 
-# Contrastive, deep clustering, ranked list, multi-similarity and binomial deviance have negative
+# Contrastive, deep clustering, ranked list, margin, multi-similarity and binomial deviance have negative
 # pairs to learn from here; the class-weight losses always have terms.
-HAVE_NEGATIVES_TO_LEARN_FROM = ("contrastive", "deep clustering", "ranked list", "multi-similarity", "binomial")
+HAVE_NEGATIVES_TO_LEARN_FROM = (
+    "contrastive",
+    "deep clustering",
+    "ranked list",
+    "multi-similarity",
+    "binomial",
+    "margin",
+)
 CLASS_WEIGHT_NAMES = ("softmax", "proxy", "center")
 
 
@@ -217,7 +229,16 @@ def test_miners_refuse_non_finite_rows_and_handle_an_empty_batch(name):
     assert all(t.numel() == 0 for t in triplets)
 
 
-PAIR_AND_TRIPLET_LOSSES = ("contrastive", "triplet", "lifted", "multi-similarity", "circle", "binomial", "angular")
+PAIR_AND_TRIPLET_LOSSES = (
+    "contrastive",
+    "triplet",
+    "lifted",
+    "multi-similarity",
+    "circle",
+    "binomial",
+    "angular",
+    "margin",
+)
 
 
 @pytest.mark.parametrize("name", [n for n in LOSSES if not n.startswith(PAIR_AND_TRIPLET_LOSSES)])
@@ -241,11 +262,13 @@ def test_every_loss_takes_every_reduction_and_fills_its_stats(name):
         stats = loss_fn.last_stats
         assert stats is not None and 0 < stats.num_active <= stats.num_terms
     penalty = 0.0
-    if name.startswith("N-pair"):  # added once after the reduction, whatever it is
+    penalty_weight = {"N-pair": "l2_reg", "margin": "nu"}.get(name.split(" ")[0])
+    if penalty_weight:  # added once after the reduction, whatever it is
         torch.manual_seed(0)
         no_penalty = LOSSES[name]().double()
-        no_penalty.l2_reg = 0.0
-        penalty = values["mean"] - float(no_penalty(embeddings, labels))
+        setattr(no_penalty, penalty_weight, 0.0)
+        no_penalty.reduction = "mean"
+        penalty = values["mean"] - no_penalty(embeddings, labels).item()
     mean, nonzero, total = (values[r] - penalty for r in ("mean", "mean_nonzero", "sum"))
     # Each is the sum divided by a count: of the active terms, and of all terms (of the
     # classes for coupled clusters, whose terms are class members but whose mean is per class).

@@ -11,6 +11,7 @@ from dmlnotes.distances import CosineSimilarity, EuclideanDistance, SquaredEucli
 from dmlnotes.miners import (
     AllTripletsMiner,
     BatchHardMiner,
+    DistanceWeightedMiner,
     HardestNegativeMiner,
     MultiSimilarityMiner,
     RandomTripletsMiner,
@@ -115,6 +116,7 @@ MINERS = {
     "semihard": lambda: SemiHardNegativeMiner(margin=0.5),
     "semihard_random": lambda: SemiHardNegativeMiner(margin=0.5, selection="random", seed=0),
     "batch_hard": lambda: BatchHardMiner(),
+    "distance_weighted": lambda: DistanceWeightedMiner(seed=0),
 }
 
 
