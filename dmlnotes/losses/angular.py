@@ -37,8 +37,7 @@ class AngularLoss(MetricLoss):
 
     Conventions:
         * ``alpha`` is in **degrees** (like pytorch-metric-learning's ``AngularLoss(alpha=40)``);
-          default 40 as there; the paper's experiments favour ``alpha`` between 36 and
-          55 degrees. ``0 < alpha < 90``.
+          default 40 as there (the technical notes give about 40-45 degrees). ``0 < alpha < 90``.
         * Embeddings are L2-normalised (the paper's setting) unless ``normalize_embeddings=False``,
           in which case the formulas are applied to the raw vectors as written.
         * Pairs: every ordered positive pair ``(a, p)``, ``a != p``, whose anchor has a

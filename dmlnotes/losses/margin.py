@@ -43,7 +43,8 @@ class MarginLoss(MetricLoss):
         learn_beta: train ``beta`` (default True; give ``loss_fn.parameters()`` or
             :meth:`parameter_group` to the optimiser).
         num_classes: one ``beta`` per class (labels in ``0 .. num_classes-1``, the anchor's
-            class picks it); ``None`` (default): one shared ``beta``.
+            class picks it: the paper's ``beta^(0) + beta^(class)`` as one number per class);
+            ``None`` (default): one shared ``beta`` (the paper's ``beta^(0)``).
         nu: ``nu >= 0``, weight of the ``beta`` regulariser (default 0, as in
             pytorch-metric-learning).
         warn_if_empty: warn when the batch has no pair.

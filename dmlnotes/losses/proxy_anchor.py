@@ -22,7 +22,7 @@ class ProxyAnchorLoss(ClassWeightLoss):
 
     With ``s(x, p)`` the cosine similarity, ``P`` all proxies, ``P+`` the proxies whose
     class has a sample in the batch, ``X_p+`` the samples of ``p``'s class and ``X_p-`` the
-    others (Kim et al. 2020, eq. (4)),
+    others (Kim et al. 2020),
 
     .. math::
         \ell = \frac{1}{|P^+|} \sum_{p \in P^+} \log\Big(1 + \sum_{x \in X_p^+} e^{-\alpha (s(x,p) - \delta)}\Big)

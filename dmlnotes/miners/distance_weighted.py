@@ -52,7 +52,8 @@ class DistanceWeightedMiner(TripletMiner):
     Conventions: plain Euclidean distances between L2-normalised embeddings (the paper's),
     ``n`` = the embedding dimension. Every ordered positive pair ``(a, p)`` gets one
     negative, as in the paper's code; an anchor without a negative closer than
-    ``nonzero_loss_cutoff`` gives no triplet (none of its negatives would have a loss).
+    ``nonzero_loss_cutoff`` gives no triplet (none of its negatives would have a loss; the
+    paper's code then draws uniformly, pytorch-metric-learning skips the anchor as here).
     The draw is a Gumbel-max over the log weights, so no weight is ever exponentiated;
     the uniform numbers come from the generator on the CPU, so a seed gives the same
     triplets on every device.

@@ -17,7 +17,7 @@ from loss_testing import set_weights as set_proxies
 
 
 def brute_proxy_anchor(embeddings, proxies, labels, alpha, margin):
-    """The paper's eq. (4), proxy by proxy and sample by sample; differentiable in both inputs."""
+    """The paper's loss, proxy by proxy and sample by sample; differentiable in both inputs."""
     positive_total, negative_total, with_positives = 0.0, 0.0, 0
     for c in range(proxies.shape[0]):
         p = proxies[c] / proxies[c].norm()
