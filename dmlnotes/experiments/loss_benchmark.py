@@ -12,11 +12,11 @@ The last column compares the loss values. They differ where the implementations 
 by design: the contrastive loss's reduction (ours averages all pairs; PML averages the
 non-zero positive and negative terms separately), the semi-hard miner (ours keeps the
 hardest semi-hard negative per pair, PML every one), NCA on this batch of large
-unnormalised embeddings (PML drops anchors whose positive probability underflows), and the
+unnormalised embeddings (PML drops anchors whose positive probability underflows), the
 ranked list loss by about 1e-3 (PML adds 1e-5 per column of the batch to its denominators,
 256e-5 against a query's 3 positives; its ``imbalance=0.5`` halves the loss, so its value is
-doubled here), the angular loss (PML does not normalise the negatives; equal on unit vectors) and the
-distance-weighted miner (random draws; PML also draws the positives at random).
+doubled here), the angular loss (PML does not normalise the negatives; equal on unit vectors)
+and the distance-weighted miner (random draws; PML also draws the positives at random).
 pytorch-metric-learning is a development dependency, installed by ``make``.
 
 ``--deep-clustering`` times the deep clustering loss instead, against its ``N x N`` form
