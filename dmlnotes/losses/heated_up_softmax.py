@@ -12,10 +12,10 @@ that the well-classified samples are pulled in too and the classes become compac
 from __future__ import annotations
 
 from ..checks import check_non_negative_int, check_positive
-from .norm_softmax import NormSoftmaxLoss
+from .norm_softmax import InverseTemperatureSoftmax
 
 
-class HeatedUpSoftmaxLoss(NormSoftmaxLoss):
+class HeatedUpSoftmaxLoss(InverseTemperatureSoftmax):
     r"""Normalised, bias-free softmax with logits ``alpha * cos``, survey eqs. (20)-(21).
 
     .. math::
@@ -51,33 +51,10 @@ class HeatedUpSoftmaxLoss(NormSoftmaxLoss):
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
-        alpha = check_positive("alpha", alpha)
-        super().__init__(
-            num_classes, embedding_dim, temperature=1.0 / alpha, warn_if_empty=warn_if_empty, reduction=reduction
-        )
-        self.alpha = alpha  # stored exactly; the temperature is derived from it
+        super().__init__(num_classes, embedding_dim, alpha, warn_if_empty=warn_if_empty, reduction=reduction)
 
-    @property
-    def alpha(self) -> float:
-        """``alpha = 1 / T > 0``, the factor on the cosines."""
-        return self._alpha
-
-    @alpha.setter
-    def alpha(self, value: float) -> None:
-        self._alpha = check_positive("alpha", value)
-
-    @property
-    def temperature(self) -> float:
-        """``T = 1 / alpha``; setting it sets ``alpha``."""
-        return 1.0 / self._alpha
-
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        self._alpha = 1.0 / check_positive("temperature", value)
-
-    @property
-    def logit_scale(self) -> float:
-        return self._alpha
+    inverse_temperature_name = "alpha"
+    alpha = InverseTemperatureSoftmax.inverse_temperature  # ``alpha = 1 / T``, the paper's name
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, alpha={self.alpha}"

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..checks import check_non_negative, check_positive
 from .base import LossTerms
 from .class_weights import ClassWeightLoss
-from .norm_softmax import NormSoftmaxLoss
+from .norm_softmax import InverseTemperatureSoftmax
 
 
 class L2SoftmaxLoss(ClassWeightLoss):
@@ -89,7 +89,7 @@ class L2SoftmaxLoss(ClassWeightLoss):
         return f"{super().extra_repr()}, alpha={self.alpha}, bias={self.bias is not None}"
 
 
-class NormFaceLoss(NormSoftmaxLoss):
+class NormFaceLoss(InverseTemperatureSoftmax):
     r"""NormFace (Wang, Xiang, Cheng, Yuille 2017): normalised features and weights, scale ``s``.
 
     .. math::
@@ -124,33 +124,10 @@ class NormFaceLoss(NormSoftmaxLoss):
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
-        scale = check_positive("scale", scale)
-        super().__init__(
-            num_classes, embedding_dim, temperature=1.0 / scale, warn_if_empty=warn_if_empty, reduction=reduction
-        )
-        self.scale = scale  # stored as given, so 1 / (1 / s) rounding never changes it
+        super().__init__(num_classes, embedding_dim, scale, warn_if_empty=warn_if_empty, reduction=reduction)
 
-    @property
-    def scale(self) -> float:
-        """``s > 0``, the factor on the cosines."""
-        return self._scale
-
-    @scale.setter
-    def scale(self, value: float) -> None:
-        self._scale = check_positive("scale", value)
-
-    @property
-    def temperature(self) -> float:
-        """``T = 1 / s``."""
-        return 1.0 / self._scale
-
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        self._scale = 1.0 / check_positive("temperature", value)
-
-    @property
-    def logit_scale(self) -> float:
-        return self._scale
+    inverse_temperature_name = "scale"
+    scale = InverseTemperatureSoftmax.inverse_temperature  # ``s = 1 / T``, the paper's name
 
     def target_cosine(self, cosines: Tensor) -> Tensor:
         """The target class's cosine after the margin; NormFace has none."""

@@ -111,3 +111,51 @@ class NormSoftmaxLoss(ClassWeightLoss):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, temperature={self.temperature}"
+
+
+class InverseTemperatureSoftmax(NormSoftmaxLoss):
+    """:class:`NormSoftmaxLoss` parameterised by the factor on the cosines, ``1 / T``.
+
+    The factor is stored as given (``1 / (1 / x)`` rounding never changes it) and
+    ``temperature`` stays in step. Subclasses name it as their paper does
+    (``inverse_temperature_name``) and alias the property: the heated-up softmax's
+    ``alpha``, NormFace's ``s``.
+    """
+
+    inverse_temperature_name = "inverse_temperature"
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        inverse_temperature: float,
+        warn_if_empty: bool = False,
+        reduction: str = "mean",
+    ):
+        value = check_positive(self.inverse_temperature_name, inverse_temperature)
+        super().__init__(
+            num_classes, embedding_dim, temperature=1.0 / value, warn_if_empty=warn_if_empty, reduction=reduction
+        )
+        self.inverse_temperature = value
+
+    @property
+    def inverse_temperature(self) -> float:
+        """``1 / T > 0``, the factor on the cosines."""
+        return self._inverse_temperature
+
+    @inverse_temperature.setter
+    def inverse_temperature(self, value: float) -> None:
+        self._inverse_temperature = check_positive(self.inverse_temperature_name, value)
+
+    @property
+    def temperature(self) -> float:
+        """``T = 1 / (the factor)``; setting it sets the factor."""
+        return 1.0 / self._inverse_temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self._inverse_temperature = 1.0 / check_positive("temperature", value)
+
+    @property
+    def logit_scale(self) -> float:
+        return self._inverse_temperature
