@@ -100,9 +100,11 @@ class NormFaceLoss(InverseTemperatureSoftmax):
     parameterised by the scale ``s = 1 / T`` instead of the temperature; ``temperature``
     stays available and the two are kept in step. NormFace bounds the loss from below by
     ``log(1 + (C - 1) exp(-C s / (C - 1)))`` for ``C`` classes (every sample on its class
-    weight, the weights a regular simplex), so a small ``s`` cannot train; the paper can also
-    learn ``s``, here it is fixed. Default ``s = 16``, chosen here (not tuned); ``T = 0.05`` of
-    NormSoftmaxLoss is ``s = 20``.
+    weight, the weights a regular simplex), so a small ``s`` cannot train. The paper can also
+    learn ``s`` (a scale layer after the cosines): ``learn_scale=True`` makes it a parameter,
+    ``learned_factor``, started at ``scale`` and trained with the class weights, and
+    ``loss_fn.scale`` then reads its current value. Default ``s = 16``, chosen here (not
+    tuned); ``T = 0.05`` of NormSoftmaxLoss is ``s = 20``.
 
     Subclasses change only the target cosine (:meth:`target_cosine`): CosFace and ArcFace.
     :meth:`logits` without labels gives the plain scaled cosines (what a test-time
@@ -112,6 +114,7 @@ class NormFaceLoss(InverseTemperatureSoftmax):
         num_classes, embedding_dim, warn_if_empty, reduction: as in
             :class:`~dmlnotes.losses.norm_softmax.NormSoftmaxLoss`.
         scale: ``s > 0``; may be changed later (``loss_fn.scale = 30``), as may ``temperature``.
+        learn_scale: train ``s`` with the class weights, starting from ``scale``.
 
     Shapes: embeddings ``(batch, embedding_dim)``, labels ``(batch,)`` -> scalar; one term per sample.
     """
@@ -121,10 +124,13 @@ class NormFaceLoss(InverseTemperatureSoftmax):
         num_classes: int,
         embedding_dim: int,
         scale: float = 16.0,
+        learn_scale: bool = False,
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
-        super().__init__(num_classes, embedding_dim, scale, warn_if_empty=warn_if_empty, reduction=reduction)
+        super().__init__(
+            num_classes, embedding_dim, scale, learnable=learn_scale, warn_if_empty=warn_if_empty, reduction=reduction
+        )
 
     inverse_temperature_name = "scale"
     scale = InverseTemperatureSoftmax.inverse_temperature  # ``s = 1 / T``, the paper's name
@@ -139,7 +145,7 @@ class NormFaceLoss(InverseTemperatureSoftmax):
         if labels is not None:
             target = labels.to(cosines.device).unsqueeze(1)
             cosines = cosines.scatter(1, target, self.target_cosine(cosines.gather(1, target)))
-        return cosines * self.scale
+        return cosines * self.logit_scale
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple=None) -> LossTerms:
         labels = self.check_class_labels(labels)
@@ -148,7 +154,8 @@ class NormFaceLoss(InverseTemperatureSoftmax):
         return LossTerms(terms, what="sample")
 
     def extra_repr(self) -> str:
-        return f"{ClassWeightLoss.extra_repr(self)}, scale={self.scale}"
+        learned = ", learn_scale=True" if self.learned_factor is not None else ""
+        return f"{ClassWeightLoss.extra_repr(self)}, scale={self.scale}{learned}"
 
 
 class CosFaceLoss(NormFaceLoss):

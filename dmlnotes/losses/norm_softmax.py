@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..checks import check_positive
 from ..distances import pairwise_cosine_similarity
@@ -119,7 +119,9 @@ class InverseTemperatureSoftmax(NormSoftmaxLoss):
     The factor is stored as given (``1 / (1 / x)`` rounding never changes it) and
     ``temperature`` stays in step. Subclasses name it as their paper does
     (``inverse_temperature_name``) and alias the property: the heated-up softmax's
-    ``alpha``, NormFace's ``s``.
+    ``alpha``, NormFace's ``s``. With ``learnable=True`` the factor is a parameter,
+    ``learned_factor`` (a 0-d tensor started at the given value), trained with the class
+    weights; the properties then read and write it.
     """
 
     inverse_temperature_name = "inverse_temperature"
@@ -129,6 +131,7 @@ class InverseTemperatureSoftmax(NormSoftmaxLoss):
         num_classes: int,
         embedding_dim: int,
         inverse_temperature: float,
+        learnable: bool = False,
         warn_if_empty: bool = False,
         reduction: str = "mean",
     ):
@@ -136,26 +139,38 @@ class InverseTemperatureSoftmax(NormSoftmaxLoss):
         super().__init__(
             num_classes, embedding_dim, temperature=1.0 / value, warn_if_empty=warn_if_empty, reduction=reduction
         )
+        self.register_parameter("learned_factor", nn.Parameter(torch.tensor(float(value))) if learnable else None)
         self.inverse_temperature = value
+
+    def _learned(self) -> Tensor | None:
+        # None also while the base's __init__ sets the temperature, before the parameter exists.
+        return getattr(self, "learned_factor", None)
 
     @property
     def inverse_temperature(self) -> float:
-        """``1 / T > 0``, the factor on the cosines."""
-        return self._inverse_temperature
+        """``1 / T > 0``, the factor on the cosines (its current value when learned)."""
+        learned = self._learned()
+        return self._inverse_temperature if learned is None else float(learned.detach())
 
     @inverse_temperature.setter
     def inverse_temperature(self, value: float) -> None:
         self._inverse_temperature = check_positive(self.inverse_temperature_name, value)
+        learned = self._learned()
+        if learned is not None:
+            with torch.no_grad():
+                learned.fill_(value)
 
     @property
     def temperature(self) -> float:
         """``T = 1 / (the factor)``; setting it sets the factor."""
-        return 1.0 / self._inverse_temperature
+        return 1.0 / self.inverse_temperature
 
     @temperature.setter
     def temperature(self, value: float) -> None:
-        self._inverse_temperature = 1.0 / check_positive("temperature", value)
+        self.inverse_temperature = 1.0 / check_positive("temperature", value)
 
     @property
-    def logit_scale(self) -> float:
-        return self._inverse_temperature
+    def logit_scale(self) -> float | Tensor:
+        """The factor as the logits use it: the parameter itself when it is learned."""
+        learned = self._learned()
+        return self._inverse_temperature if learned is None else learned

@@ -81,6 +81,7 @@ LOSSES = {
     "SphereFace softmax": lambda: SphereFaceLoss(NUM_CLASSES, DIM),
     "L2-softmax": lambda: L2SoftmaxLoss(NUM_CLASSES, DIM),
     "NormFace softmax": lambda: NormFaceLoss(NUM_CLASSES, DIM),
+    "NormFace softmax, learned s": lambda: NormFaceLoss(NUM_CLASSES, DIM, learn_scale=True),
     "CosFace softmax": lambda: CosFaceLoss(NUM_CLASSES, DIM),
     "ArcFace softmax": lambda: ArcFaceLoss(NUM_CLASSES, DIM),
     "ArcFace softmax (easy margin)": lambda: ArcFaceLoss(NUM_CLASSES, DIM, easy_margin=True),

@@ -213,6 +213,58 @@ def test_normface_is_norm_softmax_with_scale_one_over_temperature():
     assert loss_fn.scale == 30.0 and loss_fn.temperature == pytest.approx(1 / 30)
 
 
+# NormFace's learnable scale ---------------------------------------------------------------------
+def test_learned_scale_gets_the_gradient_of_the_scaled_cosines():
+    # d loss / d s = mean over samples of (sum_c p_c cos_c - cos_y), by the chain rule through s cos.
+    loss_fn, embeddings, labels = make_problem(NormFaceLoss, torch.float64, scale=5.0, learn_scale=True)
+    loss_fn(embeddings, labels).backward()
+    cosines = loss_fn.cosines(embeddings).detach()
+    probabilities = torch.softmax(5.0 * cosines, dim=1)
+    expected = ((probabilities * cosines).sum(1) - cosines[torch.arange(len(labels)), labels]).mean()
+    torch.testing.assert_close(loss_fn.learned_factor.grad, expected)
+
+
+def test_learned_scale_is_a_parameter_that_the_properties_follow():
+    loss_fn = NormFaceLoss(4, 3, scale=8.0, learn_scale=True)
+    assert any(p is loss_fn.learned_factor for p in loss_fn.parameter_group(0.1)["params"])
+    assert "learned_factor" in loss_fn.state_dict() and "learn_scale=True" in repr(loss_fn)
+    with torch.no_grad():
+        loss_fn.learned_factor.fill_(12.0)  # what an optimiser step does
+    assert loss_fn.scale == 12.0 and loss_fn.temperature == pytest.approx(1 / 12)
+    loss_fn.temperature = 0.25
+    assert loss_fn.learned_factor.item() == 4.0 and loss_fn.scale == 4.0
+    fixed = NormFaceLoss(4, 3, scale=8.0)
+    assert fixed.learned_factor is None and len(list(fixed.parameters())) == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64], ids=str)
+def test_learned_scale_gives_the_fixed_scales_loss_in_every_dtype(dtype):
+    learned, embeddings, labels = make_problem(NormFaceLoss, torch.float64, scale=16.0, learn_scale=True)
+    fixed = NormFaceLoss(4, 3, scale=16.0).double()
+    set_weights(fixed, learned.weight.tolist())
+    expected = fixed(embeddings, labels)
+    value = learned(embeddings.to(dtype), labels)
+    assert value.dtype == dtype
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.float16 else TOL32[dtype]
+    torch.testing.assert_close(value.double(), expected, **tol)
+
+
+def test_a_learned_scale_grows_while_training_separable_data():
+    # Every sample on its own class weight: the loss falls with s (NormFace's bound), so s grows.
+    torch.manual_seed(0)
+    loss_fn = NormFaceLoss(3, 2, scale=1.0, learn_scale=True).double()
+    angles = torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3], dtype=torch.float64)
+    embeddings = torch.stack([angles.cos(), angles.sin()], dim=1)
+    with torch.no_grad():
+        loss_fn.weight.copy_(embeddings)
+    optimizer = torch.optim.SGD([loss_fn.learned_factor], lr=1.0)
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss_fn(embeddings, torch.arange(3)).backward()
+        optimizer.step()
+    assert loss_fn.scale > 2.0
+
+
 def test_logits_without_labels_have_no_margin():
     loss_fn, embeddings, labels = make_problem(CosFaceLoss, torch.float64)
     plain = loss_fn.logits(embeddings)
