@@ -14,7 +14,7 @@ COLD ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.dmlnotes-installed
 
-.PHONY: lab lint test install notebooks bench bench-losses bench-metrics clean
+.PHONY: lab lint test install notebooks bench bench-losses bench-metrics benchmark clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench-losses: $(INSTALLED)
 
 bench-metrics: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.experiments.metrics_benchmark
+
+# Lesson 16's benchmark of every loss on glyphs (search, then 3 seeds); JOBS processes side by side.
+JOBS ?= 2
+benchmark: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.benchmark run --jobs $(JOBS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
