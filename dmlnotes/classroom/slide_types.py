@@ -14,6 +14,8 @@ Every lesson has the same headings, so one set of rules turns any lesson into a 
 * a check that only prints (a code cell with an ``assert`` and text output) is a **fragment**;
 * everything else continues the current slide (``-``).
 
+The notebook's metadata also gets RISE's settings (:data:`RISE_SETTINGS`: long slides scroll).
+
 A cell may override its rule: ``metadata.dmlnotes.slide_type`` (one of :data:`SLIDE_TYPES`)
 is kept by every re-run of the tool.
 
@@ -102,9 +104,18 @@ def slide_types(notebook) -> list[str]:
     return types
 
 
+# RISE's settings for every lesson (notebook metadata "rise"): a long cell scrolls instead of
+# running off the projector. A notebook's own values win.
+RISE_SETTINGS = {"scroll": True}
+
+
 def assign(notebook) -> bool:
-    """Write the slide types into ``notebook``'s cells; return whether anything changed."""
-    changed = False
+    """Write the slide types into ``notebook``'s cells (and RISE's settings into its metadata);
+    return whether anything changed."""
+    rise = notebook.setdefault("metadata", {}).setdefault("rise", {})
+    changed = any(key not in rise for key in RISE_SETTINGS)
+    for key, value in RISE_SETTINGS.items():
+        rise.setdefault(key, value)
     for cell, kind in zip(notebook["cells"], slide_types(notebook), strict=True):
         slideshow = cell.setdefault("metadata", {}).setdefault("slideshow", {})
         if slideshow.get("slide_type") != kind:

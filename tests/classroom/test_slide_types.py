@@ -79,8 +79,11 @@ def test_assign_writes_metadata_once_and_the_check_finds_stale_notebooks(tmp_pat
     written = json.loads(path.read_text(encoding="utf-8"))
     assert slide_types.missing_slide_metadata(written) == []
     assert written["cells"][0]["metadata"]["slideshow"] == {"slide_type": "slide"}
+    assert written["metadata"]["rise"] == {"scroll": True}
     assert slide_types.main(["--check", str(path)]) == 0
     assert not slide_types.assign(written)  # nothing left to change
+    written["metadata"]["rise"]["scroll"] = False  # the notebook's own choice stays
+    assert not slide_types.assign(written) and written["metadata"]["rise"]["scroll"] is False
 
 
 def test_missing_slide_metadata_names_the_cells():
