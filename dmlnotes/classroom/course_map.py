@@ -290,8 +290,8 @@ def replace_between_markers(text: str, name: str, content: str, where: str = "")
     return pattern.sub(lambda _: f"{begin}\n{content}\n{end}", text, count=1)
 
 
-def generated_files(root: Path = ROOT) -> dict[Path, str]:
-    """Every file the generator writes, with the content it should have."""
+def generated_files(root: Path = ROOT, picture: bool = True) -> dict[Path, str]:
+    """Every file the generator writes, with the content it should have (the SVG only with ``picture``)."""
     lessons = read_lessons(root / "notebooks")
     notation = (root / "docs" / "notation.md").read_text(encoding="utf-8")
     readme = root / "README.md"
@@ -299,8 +299,9 @@ def generated_files(root: Path = ROOT) -> dict[Path, str]:
         readme: replace_between_markers(
             readme.read_text(encoding="utf-8"), "course map", map_markdown(lessons, notation), "README.md"
         ),
-        root / "docs" / "course_map.svg": map_svg(lessons),
     }
+    if picture:
+        files[root / "docs" / "course_map.svg"] = map_svg(lessons)
     for chapter in CHAPTERS:
         if chapter.plan:
             plan = root / "docs" / "plans" / chapter.plan
