@@ -113,6 +113,9 @@ def build(notebooks: list[Path], out: Path, cache: Path, allow_fetch: bool = Tru
     pages = []
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
+        # Saved widget state would make nbconvert load the widget manager from a CDN; the
+        # committed outputs already hold each widget's static figure.
+        notebook.metadata.pop("widgets", None)
         body, _ = slides.from_notebook_node(notebook, resources={"metadata": {"name": path.stem}})
         page = out / f"{path.stem}.slides.html"
         page.write_text(body, encoding="utf-8")

@@ -49,6 +49,7 @@ def small_lesson(path):
         ]
     )
     slide_types.assign(notebook)
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}  # saved by a live run
     nbformat.write(notebook, path)
     return path
 
@@ -65,6 +66,7 @@ def test_every_file_a_slide_page_loads_is_in_its_folder(tmp_path):
         assert (out / reference).is_file(), f"the page loads {reference}, which the folder lacks"
     assert html.count("<section") >= 3  # title, equation and exercises slides
     assert "mermaid" not in html.lower()  # our template drops nbconvert's CDN import
+    assert "html-manager" not in html  # nor the widget manager: widgets show their saved figure
 
 
 def test_without_the_npm_packages_the_error_says_what_to_run(tmp_path):
