@@ -8,7 +8,8 @@ Every lesson has the same headings, so one set of rules turns any lesson into a 
   widget, comparison, summary, ...) opens a **slide**; a ``###`` heading opens a **subslide**;
 * the setup section, and code cells without output (definitions, checks that print
   nothing), are **skip**ped: they still run in the notebook, they just are not shown;
-* every cell of the exercises is its own **subslide**, so the lecturer sets one at a time;
+* every cell of the exercises is its own **subslide**, so the lecturer sets one at a time; a
+  cell tagged ``solution`` is a speaker's **notes**: the lecturer sees it, the room does not;
 * a cell after a figure (image, animation) opens a **subslide**, so a figure ends its slide
   and the reading of it starts fresh;
 * a check that only prints (a code cell with an ``assert`` and text output) is a **fragment**;
@@ -38,6 +39,7 @@ _HEADING = re.compile(r"^\s*(#{1,6})\s+(.*)")
 # Sections whose body follows a rule of its own.
 _SKIPPED_SECTIONS = re.compile(r"^setup\b", re.IGNORECASE)
 _ONE_PER_SUBSLIDE_SECTIONS = re.compile(r"^exercises\b", re.IGNORECASE)
+SOLUTION_TAG = "solution"  # the cell tag that marks an exercise's solution (make student removes them)
 
 
 def _source(cell) -> str:
@@ -84,6 +86,8 @@ def slide_types(notebook) -> list[str]:
             section = heading[1]
         if override(cell) is not None:
             kind = override(cell)
+        elif SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            kind = "notes"
         elif index == 0 or (heading and heading[0] <= 2):
             kind = "skip" if _SKIPPED_SECTIONS.match(section) else "slide"
         elif _SKIPPED_SECTIONS.match(section):

@@ -60,6 +60,12 @@ def test_the_rules_follow_the_lesson_anatomy():
     ]
 
 
+def test_a_solution_is_the_lecturers_note():
+    notebook = lesson()
+    notebook.cells[13].metadata["tags"] = ["solution"]
+    assert slide_types.slide_types(notebook)[13] == "notes"
+
+
 def test_an_override_in_the_cell_wins_and_a_wrong_one_is_refused():
     notebook = lesson()
     notebook.cells[4].metadata["dmlnotes"] = {"slide_type": "fragment"}
