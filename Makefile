@@ -14,7 +14,7 @@ COLD ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.dmlnotes-installed
 
-.PHONY: lab lint test install notebooks bench bench-losses bench-metrics benchmark clean
+.PHONY: lab lint test install notebooks bench bench-losses bench-metrics benchmark map slides site test-site clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,7 @@ test: lint
 
 notebooks: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.notebook_runner execute $(NB)
+	$(BIN)/python -m dmlnotes.classroom.course_map  # the map shows the run times just measured
 
 bench: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.notebook_runner bench $(if $(COLD),--cold) $(NB)
@@ -55,5 +56,22 @@ JOBS ?= 2
 benchmark: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.benchmark run --jobs $(JOBS)
 
+# The course map in README.md, docs/course_map.svg and the plans' timings, from the notebooks' metadata.
+map: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.classroom.course_map
+
+# Offline reveal.js slides of every lesson in build/slides/ (npm fetches reveal.js and MathJax once).
+slides: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.classroom.slides
+
+# The course website in build/site/, from the committed notebooks (nothing is executed).
+site: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.classroom.site
+
+# Builds the slides and the site and checks them (pages, no internet); too slow for `make test`.
+test-site: $(INSTALLED)
+	$(BIN)/python -m dmlnotes.classroom.slides --fetch-only
+	$(BIN)/python -m pytest tests/classroom -m site -q
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build

@@ -11,6 +11,8 @@
 * :func:`anatomy_problems`: each lesson opens with its takeaway (three short lines and the
   figure that carries them) before its learning goals, and has exercises with solutions, a
   summary and references.
+* :func:`slide_problems`: every cell carries slide metadata (``metadata.slideshow.slide_type``),
+  so the lesson presents as a slideshow; ``python -m dmlnotes.classroom.slide_types`` writes it.
 
 A literature value is marked by naming its source in the same sentence (or table row):
 "et al." (``Zhai & Wu ... et al.``), or a citation in parentheses with "survey", a year,
@@ -197,9 +199,29 @@ def anatomy_problems(notebook) -> list[Problem]:
     return problems
 
 
+def slide_problems(notebook) -> list[Problem]:
+    """Cells without a valid slide type, and a first cell that does not open a slide."""
+    from .classroom.slide_types import SLIDE_TYPES, missing_slide_metadata
+
+    hint = "run python -m dmlnotes.classroom.slide_types on the notebook"
+    problems = [
+        Problem(i, "slides", f"no slideshow.slide_type in {SLIDE_TYPES}; {hint}")
+        for i in missing_slide_metadata(notebook)
+    ]
+    cells = notebook["cells"]
+    if cells and not problems and cells[0]["metadata"]["slideshow"]["slide_type"] != "slide":
+        problems.append(Problem(0, "slides", "the title cell does not open a slide"))
+    return problems
+
+
 def check(path: Path) -> list[Problem]:
     notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-    return unmeasured_numbers(notebook) + external_resources(notebook) + anatomy_problems(notebook)
+    return (
+        unmeasured_numbers(notebook)
+        + external_resources(notebook)
+        + anatomy_problems(notebook)
+        + slide_problems(notebook)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

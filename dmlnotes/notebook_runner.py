@@ -7,7 +7,8 @@ Usage (the Makefile wraps both)::
 
 Each notebook runs in a fresh kernel of the current Python environment with
 ``DMLNOTES_STATIC=1`` (widgets render as static figures) and ``DMLNOTES_PROGRESS=0`` (no
-progress bars in committed outputs). ``bench`` prints wall time and executed size per
+progress bars in committed outputs). ``execute`` records the run time in the notebook's
+metadata (``dmlnotes.run_seconds``), where the course map reads it. ``bench`` prints wall time and executed size per
 notebook and the totals, and flags notebooks over the budget. The comparison runs that
 lessons share are cached in ``data/comparison/``; ``bench --cold`` starts the notebooks from
 an empty cache instead (as on a new machine, where each lesson trains its own recipes and
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         notebook, seconds = execute(path, environment=environment)
         size = serialized_size(notebook)
         if args.command == "execute":
+            # The course map reads the lesson's run time from here (dmlnotes.classroom.course_map).
+            notebook.metadata.setdefault("dmlnotes", {})["run_seconds"] = round(seconds, 1)
             with tempfile.NamedTemporaryFile(
                 "w", dir=path.parent, suffix=".ipynb", delete=False, encoding="utf-8"
             ) as tmp:

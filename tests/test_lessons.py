@@ -34,5 +34,11 @@ def test_lesson_anatomy(path):
     assert not problems, "\n".join(map(str, problems))
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_carries_slide_metadata(path):
+    problems = lesson_checks.slide_problems(load(path))
+    assert not problems, "\n".join(map(str, problems))
+
+
 def test_there_are_lessons():
     assert len(NOTEBOOKS) >= 10

@@ -17,8 +17,10 @@ def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
     assert not nbformat.read(path, as_version=4).cells[0].outputs  # bench leaves the file alone
 
     assert notebook_runner.main(["execute", str(path)]) == 0
-    cell = nbformat.read(path, as_version=4).cells[0]
+    executed = nbformat.read(path, as_version=4)
+    cell = executed.cells[0]
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "1 42\n"  # static mode was on
+    assert executed.metadata["dmlnotes"]["run_seconds"] > 0  # for the course map
     import os
 
     assert "DMLNOTES_STATIC" not in os.environ  # ... in the kernel only

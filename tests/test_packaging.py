@@ -20,7 +20,10 @@ def conda_dependencies() -> dict[str, str]:
     for line in (ROOT / "environment.yml").read_text().splitlines():
         if re.match(r"^\w", line):
             section = line.split(":")[0]
-        match = re.match(r"^  - ([A-Za-z0-9_.\-]+)(.*)$", line)
+        # a conda package, or a package its pip installs in the environment
+        match = re.match(r"^  - ([A-Za-z0-9_.\-]+)(.*)$", line) or re.match(
+            r"^      - ([A-Za-z][A-Za-z0-9_.\-]*)(.*)$", line
+        )
         if section == "dependencies" and match:
             entries[match.group(1).lower()] = match.group(2).strip()
     return entries
