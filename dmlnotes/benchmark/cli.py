@@ -48,10 +48,12 @@ def _run_phase(phase, setup, recipes, args, records, out) -> list[dict]:
     todo = [task for task in tasks if task.key not in done]
     print(f"{phase}: {len(todo)} runs to train ({len(tasks) - len(todo)} already in {out})", flush=True)
     start = time.perf_counter()
-    new = run_tasks(todo, setup, jobs=args.jobs, root=args.root, device=args.device)
-    records = merge(records, new)
-    write_results(out, records)
-    print(f"{phase}: {len(todo)} runs in {time.perf_counter() - start:.0f} s, written to {out}", flush=True)
+    chunk = 2 * max(args.jobs, 1)  # written after every chunk, so an interrupted run resumes where it stopped
+    for first in range(0, len(todo), chunk):
+        records = merge(records, run_tasks(todo[first : first + chunk], setup, args.jobs, args.root, args.device))
+        write_results(out, records)
+        done_now = min(first + chunk, len(todo))
+        print(f"{phase}: {done_now}/{len(todo)} runs, {time.perf_counter() - start:.0f} s", flush=True)
     return records
 
 

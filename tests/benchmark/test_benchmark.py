@@ -231,3 +231,27 @@ def test_command_line_merges_shards_and_prints_the_table(tmp_path, capsys):
     assert "after 10 steps" in printed and printed.index("\nb ") < printed.index("\na ")
     with pytest.raises(SystemExit):
         main(["run", "--phase", "all", "--shard", "1/2", "--out", str(tmp_path / "x.json")])
+
+
+def test_command_line_run_resumes_and_feeds_the_search_to_the_final_phase(tmp_path, monkeypatch, capsys):
+    trained = []
+
+    def fake_run_tasks(tasks, setup, jobs, root, device):  # scores a margin by its size: 2.0 wins
+        trained.extend(tasks)
+        return [
+            {**_final(task.recipe, task.seed, steps, dict(task.overrides).get("margin", 1.0) / 10), "phase": task.phase,
+             "overrides": dict(task.overrides)}
+            for task in tasks
+            for steps in task.lengths
+        ]  # fmt: skip
+
+    monkeypatch.setattr("dmlnotes.benchmark.cli.run_tasks", fake_run_tasks)
+    out = str(tmp_path / "r.json")
+    main(["run", "--losses", "contrastive", "--phase", "search", "--shard", "1/2", "--out", out])
+    assert len(trained) == 2  # margins 0.5 and 2.0 of the three, one search seed
+    main(["run", "--losses", "contrastive", "--phase", "search", "--out", out])
+    assert len(trained) == 3  # only the missing margin 1.0
+    main(["run", "--losses", "contrastive", "--phase", "final", "--out", out])
+    finals = trained[3:]
+    assert [task.seed for task in finals] == [0, 1, 2] and {task.overrides for task in finals} == {(("margin", 2.0),)}
+    assert "after 300 steps" in capsys.readouterr().out
