@@ -48,21 +48,26 @@ from ..data import ClassBalancedBatchSampler, glyphs_split  # glyphs_split lived
 from ..device import get_device, seed_everything
 from ..distances import EuclideanDistance
 from ..losses import (
+    BinomialDevianceLoss,
     CenterLoss,
+    CircleLoss,
     ContrastiveLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
     LiftedStructureLoss,
+    MarginLoss,
+    MultiSimilarityLoss,
     NCALoss,
     NormSoftmaxLoss,
     NPairLoss,
+    ProxyAnchorLoss,
     ProxyNCALoss,
     RankedListLoss,
     TripletLoss,
 )
 from ..metrics import retrieval_metrics
-from ..miners import BatchHardMiner, SemiHardNegativeMiner
+from ..miners import BatchHardMiner, DistanceWeightedMiner, MultiSimilarityMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
 from ..training import embed, fit
 
@@ -162,6 +167,42 @@ RECIPES: dict[str, Recipe] = {
             "07",
             lambda c, d: CenterLoss(c, d, center_weight=0.1),
             loss_lr=1e-2,
+        ),
+        # Lesson 15, pair weighting; all on cosine similarities of normalised embeddings, so retrieval by cosine.
+        # Multi-similarity with its miner at Wang et al.'s defaults (alpha 2, beta 50, lambda 0.5, epsilon 0.1).
+        Recipe(
+            "multi-similarity",
+            "15",
+            lambda c, d: MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5),
+            make_miner=lambda: MultiSimilarityMiner(epsilon=0.1),
+            metric="cosine",
+        ),
+        # Circle loss at Sun et al.'s fine-grained retrieval setting (m = 0.4, gamma = 80).
+        Recipe("circle", "15", lambda c, d: CircleLoss(margin=0.4, gamma=80.0), metric="cosine"),
+        # Binomial deviance at the technical notes' values (alpha 2, beta 0.5, C 25).
+        Recipe(
+            "binomial deviance",
+            "15",
+            lambda c, d: BinomialDevianceLoss(alpha=2.0, beta=0.5, cost=25.0),
+            metric="cosine",
+        ),
+        # Wu et al.'s margin loss (alpha 0.2, beta learned from 1.2) on the distance-weighted sampler's triplets;
+        # beta at 10x the network's learning rate (our choice, as the proxies').
+        Recipe(
+            "margin (distance-weighted)",
+            "15",
+            lambda c, d: MarginLoss(margin=0.2, beta=1.2),
+            make_miner=lambda: DistanceWeightedMiner(cutoff=0.5, nonzero_loss_cutoff=1.4),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
+        # Kim et al.'s proxy-anchor (alpha 32, delta 0.1); proxies at proxy-NCA's learning rate, 10x the network's.
+        Recipe(
+            "proxy-anchor",
+            "15",
+            lambda c, d: ProxyAnchorLoss(c, d, alpha=32.0, margin=0.1),
+            loss_lr=1e-2,
+            metric="cosine",
         ),
     ]
 }
