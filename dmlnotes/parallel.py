@@ -9,8 +9,9 @@ functions defined in a notebook.
 Every job seeds itself and runs single-threaded in a worker, so a job that also runs
 single-threaded here gives exactly the same result (``tests/test_parallel.py``). A job
 that uses torch's threads here would not: convolutions in channels-last layout add up
-in a thread-dependent order, so the comparisons of :mod:`dmlnotes.experiments.comparison`
-train in this process.
+in a thread-dependent order. The temperature sweep, the comparisons of
+:mod:`dmlnotes.experiments.comparison` and the benchmark therefore train single-threaded
+wherever they run (:func:`cpu_threads`).
 
 On a GPU the runs stay in this process, one after another. ``DMLNOTES_WORKERS=1`` does the
 same anywhere (e.g. to profile), and ``DMLNOTES_WORKERS=n`` sets the number of processes.
@@ -18,6 +19,7 @@ same anywhere (e.g. to profile), and ``DMLNOTES_WORKERS=n`` sets the number of p
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 
@@ -52,6 +54,19 @@ def default_workers(device: torch.device | str | None = None) -> int:
     return available_cores()
 
 
+@contextlib.contextmanager
+def cpu_threads(threads: int | None):
+    """Use ``threads`` CPU threads in torch inside the block (None: leave torch's setting)."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads is not None:
+            torch.set_num_threads(previous)
+
+
 def _single_threaded(function: Callable, args: tuple):
     torch.set_num_threads(1)  # one process per core: more threads would only compete
     return function(*args)
@@ -73,4 +88,4 @@ def run_jobs(function: Callable, jobs: Sequence[tuple], workers: int | None = No
     return Parallel(n_jobs=workers, backend="loky")(delayed(_single_threaded)(function, job) for job in jobs)
 
 
-__all__ = ["WORKERS_ENV_VAR", "available_cores", "default_workers", "run_jobs"]
+__all__ = ["WORKERS_ENV_VAR", "available_cores", "cpu_threads", "default_workers", "run_jobs"]

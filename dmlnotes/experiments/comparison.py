@@ -69,6 +69,7 @@ from ..losses import (
 from ..metrics import retrieval_metrics
 from ..miners import BatchHardMiner, DistanceWeightedMiner, MultiSimilarityMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
+from ..parallel import cpu_threads, run_jobs
 from ..training import embed, fit
 
 STEPS = 150  # the length a lesson reports; every run is also measured at twice it
@@ -296,7 +297,7 @@ def train_and_evaluate(
     (one seed, not cached: for exercises; lessons compare with :func:`compare`)."""
     if train_set is None or test_set is None:
         train_set, test_set = glyphs_split()
-    return _train(
+    return _train_single_threaded(
         _resolve(recipe), seed, _check_lengths([steps]), get_device(device), train_set, test_set, embedding_dim
     )[0]
 
@@ -333,7 +334,7 @@ def cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
-    digest = hashlib.sha256(inspect.getsource(_train).encode())
+    digest = hashlib.sha256(inspect.getsource(_train).encode() + inspect.getsource(_train_single_threaded).encode())
     for name in _CODE_FILES:
         path = _PACKAGE / name
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
@@ -442,28 +443,41 @@ def _runs(
     """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, else
     trained and stored.
 
-    Runs train here, one after another, with torch's threads: results of a network in
-    channels-last layout depend (in the last bits, then in the training path) on the
-    number of threads, so a run trained in a single-threaded worker would not match the
-    same run trained here."""
+    The runs still to train go side by side, one single-threaded process per CPU core
+    (:func:`dmlnotes.parallel.run_jobs`; on a GPU one after another, here). They are
+    single-threaded here too: a network in channels-last layout adds up in a
+    thread-dependent order, so one thread everywhere gives the same run whatever the
+    number of processes."""
     lengths = _check_lengths(lengths)
     if train_set is None or test_set is None:
         train_set, test_set = glyphs_split()
     device = get_device(device)
     use_cache = os.environ.get(CACHE_ENV_VAR, "1") != "0" if cache is None else cache
-    runs = []
-    for recipe in recipes:
+    runs: dict[tuple[int, int], list[ComparisonResult]] = {}
+    to_train = []  # (recipe position, seed, cache path, cache key)
+    for position, recipe in enumerate(recipes):
         for seed in seeds:
+            path = key = None
             if use_cache:
                 path, key, cached = _cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim)
                 if cached is not None:
-                    runs.append(cached)
+                    runs[position, seed] = cached
                     continue
-            results = _train(recipe, seed, lengths, device, train_set, test_set, embedding_dim)
-            if use_cache:
-                _write_cached(path, key, results)
-            runs.append(results)
-    return runs
+            to_train.append((position, seed, path, key))
+    jobs = [
+        (recipes[position], seed, lengths, device, train_set, test_set, embedding_dim)
+        for position, seed, *_ in to_train
+    ]
+    for (position, seed, path, key), results in zip(to_train, run_jobs(_train_single_threaded, jobs, device=device)):
+        if use_cache:
+            _write_cached(path, key, results)
+        runs[position, seed] = results
+    return [runs[position, seed] for position in range(len(recipes)) for seed in seeds]
+
+
+def _train_single_threaded(*args) -> list[ComparisonResult]:
+    with cpu_threads(1):
+        return _train(*args)
 
 
 def run_recipe(

@@ -184,3 +184,20 @@ def test_settings_kept_behind_a_property_are_in_the_cache_key():
     assert settings(CenterLoss(4, 2, center_weight=0.1)) != settings(CenterLoss(4, 2, center_weight=1.0))
     assert settings(CenterLoss(4, 2, center_weight=0.1))["center_weight"] == 0.1
     assert settings(NormSoftmaxLoss(4, 2, temperature=0.05)) != settings(NormSoftmaxLoss(4, 2, temperature=1.0))
+
+
+def test_runs_are_the_same_in_worker_processes_and_here(tiny_data, monkeypatch):
+    # Uncached runs train one process per core, single-threaded; here they are single-threaded too.
+    train, test = tiny_data
+    recipes = [RECIPES["contrastive"], RECIPES["triplet (semi-hard)"]]
+
+    def runs(workers):
+        monkeypatch.setenv("DMLNOTES_WORKERS", str(workers))
+        return comparison._runs(recipes, (0, 1), (2, 4), "cpu", train, test, 8, cache=False)
+
+    here, side_by_side = runs(1), runs(2)
+    assert [[(r.name, r.seed, r.steps) for r in run] for run in side_by_side] == [
+        [(recipe.name, seed, steps) for steps in (2, 4)] for recipe in recipes for seed in (0, 1)
+    ]
+    as_numbers = [[(r.recall_at_1, r.map_at_r, r.final_loss) for r in run] for run in here]
+    assert as_numbers == [[(r.recall_at_1, r.map_at_r, r.final_loss) for r in run] for run in side_by_side]

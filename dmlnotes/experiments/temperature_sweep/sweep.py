@@ -3,7 +3,6 @@ side by side in worker processes (:func:`run_sweep`, :mod:`dmlnotes.parallel`)."
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from ...data import ClassBalancedBatchSampler, glyphs_split, load_cub
 from ...device import get_device, seed_everything
 from ...losses import NormSoftmaxLoss
 from ...metrics import recall_at_k
-from ...parallel import run_jobs
+from ...parallel import cpu_threads, run_jobs
 from ...training import embed, fit
 from .config import CUB, CUB_STEPS_PER_EPOCH, TABLE1_TEMPERATURES, SweepConfig, resolve_setup
 from .results import RunResult, SweepResult
@@ -234,16 +233,3 @@ def run_sweep(
                 flush=True,
             )
     return SweepResult(config.name, config, runs, str(device), time.perf_counter() - start)
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int | None):
-    """Use ``threads`` CPU threads in torch inside the block (None: leave torch's setting)."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if threads is not None:
-            torch.set_num_threads(previous)
