@@ -27,7 +27,7 @@ import torch
 from ..data import ClassBalancedBatchSampler, class_disjoint_split
 from ..device import get_device, seed_everything
 from ..metrics import retrieval_metrics
-from ..parallel import run_jobs
+from ..parallel import cpu_threads, run_jobs
 from ..training import embed, fit
 from .recipes import RECIPES, BenchmarkRecipe
 from .setups import BenchmarkSetup
@@ -232,7 +232,8 @@ def run_task(
 
 
 def _run_task_for_pool(task: Task, setup: BenchmarkSetup, root, device) -> list[dict]:
-    return run_task(task, setup, root, device)
+    with cpu_threads(1):  # as in a worker process, so a run does not depend on --jobs
+        return run_task(task, setup, root, device)
 
 
 def run_tasks(tasks: Sequence[Task], setup: BenchmarkSetup, jobs: int = 1, root=None, device=None) -> list[dict]:
