@@ -48,8 +48,10 @@ from ..data import ClassBalancedBatchSampler, glyphs_split  # glyphs_split lived
 from ..device import get_device, seed_everything
 from ..distances import EuclideanDistance
 from ..losses import (
+    ArcFaceLoss,
     CenterLoss,
     ContrastiveLoss,
+    CosFaceLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
@@ -61,7 +63,7 @@ from ..losses import (
     RankedListLoss,
     TripletLoss,
 )
-from ..metrics import retrieval_metrics
+from ..metrics import nmi, retrieval_metrics
 from ..miners import BatchHardMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
 from ..training import embed, fit
@@ -163,6 +165,30 @@ RECIPES: dict[str, Recipe] = {
             lambda c, d: CenterLoss(c, d, center_weight=0.1),
             loss_lr=1e-2,
         ),
+        # Lesson 14, the survey's chapter 3 carried out: the "normalized softmax" recipe above with a margin
+        # on the target logit and nothing else changed (scale s = 1/T = 20, the same proxies' learning rate,
+        # retrieval by cosine). CosFace's margin is in cosine units, ArcFace's in radians.
+        Recipe(
+            "CosFace, m = 0.1",
+            "14",
+            lambda c, d: CosFaceLoss(c, d, margin=0.1, scale=20.0),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
+        Recipe(
+            "CosFace, m = 0.35",
+            "14",
+            lambda c, d: CosFaceLoss(c, d, margin=0.35, scale=20.0),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
+        Recipe(
+            "ArcFace, m = 0.5",
+            "14",
+            lambda c, d: ArcFaceLoss(c, d, margin=0.5, scale=20.0),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
     ]
 }
 
@@ -179,6 +205,7 @@ class ComparisonResult:
     map_at_r: float
     seconds: float
     final_loss: float
+    nmi: float | None = None  # k-means NMI on the test classes: runs of ``compare(..., with_nmi=True)`` only
 
 
 def _resolve(recipe: Recipe | str) -> Recipe:
@@ -216,6 +243,58 @@ def _train(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set,
                     map_at_r=scores["MAP@R"],
                     seconds=time.perf_counter() - start,
                     final_loss=float(np.mean(history.losses[-10:])),
+                )
+            )
+
+    fit(
+        model,
+        loss_fn,
+        train_set,
+        miner=miner,
+        batch_sampler=sampler,
+        steps=max(lengths),
+        lr=1e-3,
+        loss_lr=recipe.loss_lr,
+        device=device,
+        progress=False,
+        callbacks=[measure],
+    )
+    return results
+
+
+def _train_with_nmi(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set, test_set, embedding_dim: int):
+    """:func:`_train`'s run, also scored by NMI (k-means with as many clusters as test classes).
+
+    The same seed, network, batches and steps as :func:`_train`, so the same R@1 and MAP@R;
+    k-means draws from its own seeded generator, not from torch's. A separate function, so
+    that the fingerprint of the runs without NMI (which hashes :func:`_train`) stays as it was
+    and the lessons' cached runs stay valid."""
+    seed_everything(seed)
+    model = ConvEmbedding(embedding_dim, width=WIDTH)
+    loss_fn = recipe.make_loss(train_set.num_classes, embedding_dim)
+    miner = recipe.make_miner() if recipe.make_miner else None
+    sampler = ClassBalancedBatchSampler(
+        train_set.labels, BATCH_SIZE // recipe.samples_per_class, recipe.samples_per_class, seed=seed
+    )
+    results: list[ComparisonResult] = []
+    start = time.perf_counter()
+
+    def measure(step: int, history) -> None:
+        if step in lengths:
+            embeddings = embed(model, test_set.inputs, device=device)
+            scores = retrieval_metrics(embeddings, test_set.labels, ks=1, metric=recipe.metric, with_nmi=False)
+            clustered = embeddings if recipe.metric == "euclidean" else torch.nn.functional.normalize(embeddings, dim=1)
+            results.append(
+                ComparisonResult(
+                    name=recipe.name,
+                    lesson=recipe.lesson,
+                    seed=seed,
+                    steps=step,
+                    recall_at_1=scores["R@1"],
+                    map_at_r=scores["MAP@R"],
+                    seconds=time.perf_counter() - start,
+                    final_loss=float(np.mean(history.losses[-10:])),
+                    nmi=nmi(clustered, test_set.labels, seed=seed),
                 )
             )
 
@@ -290,9 +369,9 @@ def cache_dir() -> Path:
     return data_root() / "comparison"
 
 
-@functools.lru_cache(maxsize=1)
-def _code_fingerprint() -> str:
-    digest = hashlib.sha256(inspect.getsource(_train).encode())
+@functools.lru_cache(maxsize=2)
+def _code_fingerprint(with_nmi: bool = False) -> str:
+    digest = hashlib.sha256(inspect.getsource(_train_with_nmi if with_nmi else _train).encode())
     for name in _CODE_FILES:
         path = _PACKAGE / name
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
@@ -333,8 +412,8 @@ def _data_fingerprint(dataset) -> str:
     return digest.hexdigest()
 
 
-def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim) -> dict:
-    return {
+def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi: bool = False) -> dict:
+    key = {
         "recipe": {
             "name": recipe.name,
             "lesson": recipe.lesson,
@@ -349,12 +428,15 @@ def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim) 
         "setup": {"embedding_dim": embedding_dim, "batch_size": BATCH_SIZE, "width": WIDTH},
         "train_data": _data_fingerprint(train_set),
         "test_data": _data_fingerprint(test_set),
-        "code": _code_fingerprint(),
+        "code": _code_fingerprint(with_nmi),
     }
+    if with_nmi:  # only then: the keys of the runs without NMI are unchanged
+        key["metrics"] = ["R@1", "MAP@R", "NMI"]
+    return key
 
 
 def _cache_path(directory: Path, key: dict) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", key["recipe"]["name"].lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", key["recipe"]["name"].lower()).strip("-") + ("-nmi" if "metrics" in key else "")
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return directory / f"{slug}-seed{key['seed']}-{digest}.json"
 
@@ -375,15 +457,16 @@ def _read_cached(path: Path, key: dict) -> list[ComparisonResult] | None:
 
 def _write_cached(path: Path, key: dict, results: list[ComparisonResult]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"key": key, "results": [dataclasses.asdict(r) for r in results]}, indent=1)
+    stored = [{k: v for k, v in dataclasses.asdict(r).items() if k != "nmi" or v is not None} for r in results]
+    text = json.dumps({"key": key, "results": stored}, indent=1)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         tmp.write(text)
     os.replace(tmp.name, path)  # atomic: a reader never sees half a file
 
 
-def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim):
+def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi: bool = False):
     """``(path, key, cached runs or None)`` for one run, with the cache on."""
-    key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim)
+    key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi)
     path = _cache_path(cache_dir(), key)
     return path, key, _read_cached(path, key)
 
@@ -397,6 +480,7 @@ def _runs(
     test_set,
     embedding_dim,
     cache: bool | None,
+    with_nmi: bool = False,
 ) -> list[list[ComparisonResult]]:
     """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, else
     trained and stored.
@@ -404,7 +488,7 @@ def _runs(
     Runs train here, one after another, with torch's threads: results of a network in
     channels-last layout depend (in the last bits, then in the training path) on the
     number of threads, so a run trained in a single-threaded worker would not match the
-    same run trained here."""
+    same run trained here. ``with_nmi``: runs of :func:`_train_with_nmi`, cached apart."""
     lengths = _check_lengths(lengths)
     if train_set is None or test_set is None:
         train_set, test_set = glyphs_split()
@@ -414,11 +498,12 @@ def _runs(
     for recipe in recipes:
         for seed in seeds:
             if use_cache:
-                path, key, cached = _cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim)
+                path, key, cached = _cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi)
                 if cached is not None:
                     runs.append(cached)
                     continue
-            results = _train(recipe, seed, lengths, device, train_set, test_set, embedding_dim)
+            train = _train_with_nmi if with_nmi else _train
+            results = train(recipe, seed, lengths, device, train_set, test_set, embedding_dim)
             if use_cache:
                 _write_cached(path, key, results)
             runs.append(results)
@@ -443,7 +528,7 @@ def run_recipe(
 
 # --- comparisons over seeds --------------------------------------------------------------
 
-METRICS = {"recall_at_1": "R@1", "map_at_r": "MAP@R"}
+METRICS = {"recall_at_1": "R@1", "map_at_r": "MAP@R", "nmi": "NMI"}
 
 
 def spread(values) -> float:
@@ -478,7 +563,14 @@ class Comparison:
         values = [getattr(r, metric) for r in self.results if r.name == name and r.steps == steps]
         if not values:
             raise ValueError(f"no runs of {name!r} at {steps} steps; lengths are {self.lengths}")
+        if any(value is None for value in values):
+            raise ValueError(f"the runs of {name!r} were not scored by {METRICS[metric]}: compare(..., with_nmi=True)")
         return np.array(values)
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics every run was scored by (NMI only in ``compare(..., with_nmi=True)``)."""
+        return [m for m in METRICS if all(getattr(r, m) is not None for r in self.results)]
 
     def mean(self, name: str, steps: int | None = None, metric: str = "recall_at_1") -> float:
         return float(self.values(name, steps, metric).mean())
@@ -540,9 +632,9 @@ class Comparison:
         return [(a, b) for i, a in enumerate(first) for b in first[i + 1 :] if last.index(a) > last.index(b)]
 
     def table(self) -> str:
-        """Plain text: lesson, recipe, then R@1 and MAP@R as mean ± std (%) at each length."""
+        """Plain text: lesson, recipe, then R@1, MAP@R (and NMI) as mean ± std (%) at each length."""
         width = max(len(name) for name in self.names)
-        columns = [(metric, steps) for metric in METRICS for steps in self.lengths]
+        columns = [(metric, steps) for metric in self.metrics for steps in self.lengths]
         header = f"{'lesson':<6}  {'loss':<{width}}" + "".join(f"  {f'{METRICS[m]} {s} steps':>16}" for m, s in columns)
         lines = [f"mean ± standard deviation over seeds {self.seeds}, in %", header]
         for name in self.names:
@@ -628,15 +720,19 @@ def compare(
     train_set=None,
     test_set=None,
     embedding_dim: int = EMBEDDING_DIM,
+    with_nmi: bool = False,
 ) -> Comparison:
-    """Train (or read from the cache) each recipe with each seed, measured at each length."""
+    """Train (or read from the cache) each recipe with each seed, measured at each length.
+
+    ``with_nmi=True`` also scores every run by NMI (k-means on the test classes, about a
+    second per measurement): the same runs, trained and cached apart from those without it."""
     recipes = [_resolve(recipe) for recipe in recipes]
     names = [recipe.name for recipe in recipes]
     if len(set(names)) != len(names):
         raise ValueError(f"recipe names must be distinct, got {names}")
     if not seeds:
         raise ValueError("give at least one seed")
-    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache)
+    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache, with_nmi)
     return Comparison([result for results in runs for result in results], names, _check_lengths(lengths))
 
 
