@@ -42,16 +42,19 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data import ClassBalancedBatchSampler, glyphs_split  # glyphs_split lived here: re-exported
 from ..device import get_device, seed_everything
 from ..distances import EuclideanDistance
 from ..losses import (
+    ArcFaceLoss,
     BinomialDevianceLoss,
     CenterLoss,
     CircleLoss,
     ContrastiveLoss,
+    CosFaceLoss,
     CoupledClustersLoss,
     DeepClusteringLoss,
     FacilityLocationLoss,
@@ -66,7 +69,7 @@ from ..losses import (
     RankedListLoss,
     TripletLoss,
 )
-from ..metrics import retrieval_metrics
+from ..metrics import nmi, retrieval_metrics
 from ..miners import BatchHardMiner, DistanceWeightedMiner, MultiSimilarityMiner, SemiHardNegativeMiner
 from ..models import ConvEmbedding
 from ..parallel import cpu_threads, run_jobs
@@ -169,6 +172,30 @@ RECIPES: dict[str, Recipe] = {
             lambda c, d: CenterLoss(c, d, center_weight=0.1),
             loss_lr=1e-2,
         ),
+        # Lesson 14, the survey's chapter 3 carried out: the "normalized softmax" recipe above with a margin
+        # on the target logit and nothing else changed (scale s = 1/T = 20, the same proxies' learning rate,
+        # retrieval by cosine). CosFace's margin is in cosine units, ArcFace's in radians.
+        Recipe(
+            "CosFace, m = 0.1",
+            "14",
+            lambda c, d: CosFaceLoss(c, d, margin=0.1, scale=20.0),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
+        Recipe(
+            "CosFace, m = 0.35",
+            "14",
+            lambda c, d: CosFaceLoss(c, d, margin=0.35, scale=20.0),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
+        Recipe(
+            "ArcFace, m = 0.5",
+            "14",
+            lambda c, d: ArcFaceLoss(c, d, margin=0.5, scale=20.0),
+            loss_lr=1e-2,
+            metric="cosine",
+        ),
         # Lesson 15, pair weighting; all on cosine similarities of normalised embeddings, so retrieval by cosine.
         # Multi-similarity with its miner at Wang et al.'s defaults (alpha 2, beta 50, lambda 0.5, epsilon 0.1).
         Recipe(
@@ -221,6 +248,7 @@ class ComparisonResult:
     map_at_r: float
     seconds: float
     final_loss: float
+    nmi: float | None = None  # k-means NMI on the test classes: runs of ``compare(..., with_nmi=True)`` only
 
 
 def _resolve(recipe: Recipe | str) -> Recipe:
@@ -232,8 +260,19 @@ def _resolve(recipe: Recipe | str) -> Recipe:
         raise ValueError(f"unknown recipe {recipe!r}; expected a Recipe or one of {sorted(RECIPES)}") from None
 
 
-def _train(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set, test_set, embedding_dim: int):
-    """Train once for ``max(lengths)`` steps, measuring the test classes after each length."""
+def _train(
+    recipe: Recipe,
+    seed: int,
+    lengths: Sequence[int],
+    device,
+    train_set,
+    test_set,
+    embedding_dim: int,
+    with_nmi: bool = False,
+):
+    """Train once for ``max(lengths)`` steps, measuring the test classes after each length
+    (``with_nmi``: also k-means NMI, with as many clusters as test classes; k-means draws from
+    its own seeded generator, so the run is the same with or without it)."""
     seed_everything(seed)
     model = ConvEmbedding(embedding_dim, width=WIDTH)
     loss_fn = recipe.make_loss(train_set.num_classes, embedding_dim)
@@ -260,6 +299,9 @@ def _train(recipe: Recipe, seed: int, lengths: Sequence[int], device, train_set,
                     final_loss=float(np.mean(history.losses[-10:])),
                 )
             )
+            if with_nmi:
+                clustered = embeddings if recipe.metric == "euclidean" else F.normalize(embeddings, dim=1)
+                results[-1].nmi = nmi(clustered, test_set.labels, seed=seed)
 
     fit(
         model,
@@ -375,8 +417,8 @@ def _data_fingerprint(dataset) -> str:
     return digest.hexdigest()
 
 
-def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim) -> dict:
-    return {
+def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi: bool = False) -> dict:
+    key = {
         "recipe": {
             "name": recipe.name,
             "lesson": recipe.lesson,
@@ -393,10 +435,13 @@ def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim) 
         "test_data": _data_fingerprint(test_set),
         "code": _code_fingerprint(),
     }
+    if with_nmi:  # runs scored by NMI too are cached apart (and cost about a second more per measurement)
+        key["metrics"] = ["R@1", "MAP@R", "NMI"]
+    return key
 
 
 def _cache_path(directory: Path, key: dict) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", key["recipe"]["name"].lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", key["recipe"]["name"].lower()).strip("-") + ("-nmi" if "metrics" in key else "")
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return directory / f"{slug}-seed{key['seed']}-{digest}.json"
 
@@ -417,15 +462,16 @@ def _read_cached(path: Path, key: dict) -> list[ComparisonResult] | None:
 
 def _write_cached(path: Path, key: dict, results: list[ComparisonResult]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"key": key, "results": [dataclasses.asdict(r) for r in results]}, indent=1)
+    stored = [{k: v for k, v in dataclasses.asdict(r).items() if k != "nmi" or v is not None} for r in results]
+    text = json.dumps({"key": key, "results": stored}, indent=1)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         tmp.write(text)
     os.replace(tmp.name, path)  # atomic: a reader never sees half a file
 
 
-def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim):
+def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi: bool = False):
     """``(path, key, cached runs or None)`` for one run, with the cache on."""
-    key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim)
+    key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi)
     path = _cache_path(cache_dir(), key)
     return path, key, _read_cached(path, key)
 
@@ -439,6 +485,7 @@ def _runs(
     test_set,
     embedding_dim,
     cache: bool | None,
+    with_nmi: bool = False,
 ) -> list[list[ComparisonResult]]:
     """Every (recipe, seed) run, recipe by recipe: read from the cache where it is there, else
     trained and stored.
@@ -459,13 +506,13 @@ def _runs(
         for seed in seeds:
             path = key = None
             if use_cache:
-                path, key, cached = _cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim)
+                path, key, cached = _cache_entry(recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi)
                 if cached is not None:
                     runs[position, seed] = cached
                     continue
             to_train.append((position, seed, path, key))
     jobs = [
-        (recipes[position], seed, lengths, device, train_set, test_set, embedding_dim)
+        (recipes[position], seed, lengths, device, train_set, test_set, embedding_dim, with_nmi)
         for position, seed, *_ in to_train
     ]
     for (position, seed, path, key), results in zip(to_train, run_jobs(_train_single_threaded, jobs, device=device)):
@@ -498,7 +545,7 @@ def run_recipe(
 
 # --- comparisons over seeds --------------------------------------------------------------
 
-METRICS = {"recall_at_1": "R@1", "map_at_r": "MAP@R"}
+METRICS = {"recall_at_1": "R@1", "map_at_r": "MAP@R", "nmi": "NMI"}
 
 
 def spread(values) -> float:
@@ -533,7 +580,14 @@ class Comparison:
         values = [getattr(r, metric) for r in self.results if r.name == name and r.steps == steps]
         if not values:
             raise ValueError(f"no runs of {name!r} at {steps} steps; lengths are {self.lengths}")
+        if any(value is None for value in values):
+            raise ValueError(f"the runs of {name!r} were not scored by {METRICS[metric]}: compare(..., with_nmi=True)")
         return np.array(values)
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics every run was scored by (NMI only in ``compare(..., with_nmi=True)``)."""
+        return [m for m in METRICS if all(getattr(r, m) is not None for r in self.results)]
 
     def mean(self, name: str, steps: int | None = None, metric: str = "recall_at_1") -> float:
         return float(self.values(name, steps, metric).mean())
@@ -595,9 +649,9 @@ class Comparison:
         return [(a, b) for i, a in enumerate(first) for b in first[i + 1 :] if last.index(a) > last.index(b)]
 
     def table(self) -> str:
-        """Plain text: lesson, recipe, then R@1 and MAP@R as mean ± std (%) at each length."""
+        """Plain text: lesson, recipe, then R@1, MAP@R (and NMI) as mean ± std (%) at each length."""
         width = max(len(name) for name in self.names)
-        columns = [(metric, steps) for metric in METRICS for steps in self.lengths]
+        columns = [(metric, steps) for metric in self.metrics for steps in self.lengths]
         header = f"{'lesson':<6}  {'loss':<{width}}" + "".join(f"  {f'{METRICS[m]} {s} steps':>16}" for m, s in columns)
         lines = [f"mean ± standard deviation over seeds {self.seeds}, in %", header]
         for name in self.names:
@@ -683,15 +737,19 @@ def compare(
     train_set=None,
     test_set=None,
     embedding_dim: int = EMBEDDING_DIM,
+    with_nmi: bool = False,
 ) -> Comparison:
-    """Train (or read from the cache) each recipe with each seed, measured at each length."""
+    """Train (or read from the cache) each recipe with each seed, measured at each length.
+
+    ``with_nmi=True`` also scores every run by NMI (k-means on the test classes, about a
+    second per measurement): the same runs, trained and cached apart from those without it."""
     recipes = [_resolve(recipe) for recipe in recipes]
     names = [recipe.name for recipe in recipes]
     if len(set(names)) != len(names):
         raise ValueError(f"recipe names must be distinct, got {names}")
     if not seeds:
         raise ValueError("give at least one seed")
-    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache)
+    runs = _runs(recipes, list(seeds), lengths, device, train_set, test_set, embedding_dim, cache, with_nmi)
     return Comparison([result for results in runs for result in results], names, _check_lengths(lengths))
 
 

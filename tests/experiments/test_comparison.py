@@ -201,3 +201,24 @@ def test_runs_are_the_same_in_worker_processes_and_here(tiny_data, monkeypatch):
     ]
     as_numbers = [[(r.recall_at_1, r.map_at_r, r.final_loss) for r in run] for run in here]
     assert as_numbers == [[(r.recall_at_1, r.map_at_r, r.final_loss) for r in run] for run in side_by_side]
+
+
+def test_nmi_runs_are_the_same_runs_also_scored_by_nmi(tiny_data, cache_in):
+    train, test = tiny_data
+    settings = dict(seeds=(0, 1), lengths=(2, 3), device="cpu", train_set=train, test_set=test, embedding_dim=8)
+    plain = compare(["contrastive", "CosFace, m = 0.35"], **settings)
+    scored = compare(["contrastive", "CosFace, m = 0.35"], with_nmi=True, **settings)
+    for name in plain.names:
+        for steps in plain.lengths:
+            for metric in ("recall_at_1", "map_at_r"):
+                assert np.array_equal(plain.values(name, steps, metric), scored.values(name, steps, metric))
+            assert np.all((scored.values(name, steps, "nmi") >= 0) & (scored.values(name, steps, "nmi") <= 1))
+    assert plain.metrics == ["recall_at_1", "map_at_r"] and scored.metrics == ["recall_at_1", "map_at_r", "nmi"]
+    assert "NMI" not in plain.table() and "NMI 3 steps" in scored.table()
+    with pytest.raises(ValueError, match="with_nmi=True"):
+        plain.values("contrastive", 2, "nmi")
+    # cached apart: the files of the runs without NMI keep their names and hold no NMI
+    assert len(list(cache_in.glob("contrastive-seed*.json"))) == 2
+    assert len(list(cache_in.glob("contrastive-nmi-seed*.json"))) == 2
+    for path in cache_in.glob("contrastive-seed*.json"):
+        assert all("nmi" not in result for result in json.loads(path.read_text())["results"])
