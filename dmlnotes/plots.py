@@ -409,6 +409,10 @@ def interactive(
     figure each, for a parameter whose point is in the change (small multiples); choose
     a default at which the point is visible otherwise. Returns None, so a notebook cell
     ending in this call prints nothing under the widget.
+
+    With ``DMLNOTES_WIDGET_SCAN`` set (the notebook tests), the live widget's callback is
+    also run over each control's range and any warning, error or nan fails the cell
+    (:mod:`dmlnotes.widget_scan`).
     """
     if static_mode():
         defaults = {name: control.value for name, control in controls.items()}
@@ -427,7 +431,10 @@ def interactive(
         return None
     import ipywidgets
 
+    from .widget_scan import scan_if_requested
+
     ipywidgets.interact(function, **controls)
+    scan_if_requested(function, controls)  # the notebook tests move the slider over its range
     return None
 
 
