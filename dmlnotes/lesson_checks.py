@@ -11,6 +11,8 @@
 * :func:`anatomy_problems`: each lesson opens with its takeaway (three short lines and the
   figure that carries them) before its learning goals, and has exercises with solutions, a
   summary and references.
+* :func:`kernel_metadata`: the kernel spec and language info are what JupyterLab saves, so
+  opening and saving a lesson does not change the file.
 
 A literature value is marked by naming its source in the same sentence (or table row):
 "et al." (``Zhai & Wu ... et al.``), or a citation in parentheses with "survey", a year,
@@ -24,6 +26,8 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .notebook_metadata import metadata_problems
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
 # What a measurement looks like in prose; each pattern's groups are the numbers it states.
@@ -197,9 +201,19 @@ def anatomy_problems(notebook) -> list[Problem]:
     return problems
 
 
+def kernel_metadata(notebook) -> list[Problem]:
+    """Kernel metadata other than JupyterLab saves: opening the lesson would change the file."""
+    return [Problem(0, "kernel metadata", text) for text in metadata_problems(notebook)]
+
+
 def check(path: Path) -> list[Problem]:
     notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-    return unmeasured_numbers(notebook) + external_resources(notebook) + anatomy_problems(notebook)
+    return (
+        unmeasured_numbers(notebook)
+        + external_resources(notebook)
+        + anatomy_problems(notebook)
+        + kernel_metadata(notebook)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

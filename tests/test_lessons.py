@@ -36,3 +36,9 @@ def test_lesson_anatomy(path):
 
 def test_there_are_lessons():
     assert len(NOTEBOOKS) >= 10
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_kernel_metadata_is_what_jupyterlab_saves(path):
+    problems = lesson_checks.kernel_metadata(load(path))
+    assert not problems, "\n".join(map(str, problems)) + "\nrun: python -m dmlnotes.notebook_metadata " + str(path)

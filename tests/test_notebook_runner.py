@@ -1,7 +1,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dmlnotes import notebook_runner
+from dmlnotes import lesson_checks, notebook_runner
 
 
 def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
@@ -19,6 +19,7 @@ def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
     assert notebook_runner.main(["execute", str(path)]) == 0
     cell = nbformat.read(path, as_version=4).cells[0]
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "1 42\n"  # static mode was on
+    assert lesson_checks.kernel_metadata(nbformat.read(path, as_version=4)) == []  # as JupyterLab saves it
     import os
 
     assert "DMLNOTES_STATIC" not in os.environ  # ... in the kernel only
