@@ -11,6 +11,9 @@
 * :func:`anatomy_problems`: each lesson opens with its takeaway (three short lines and the
   figure that carries them) before its learning goals, and has exercises with solutions, a
   summary and references.
+* :func:`solution_cells`: every exercise solution is a cell of its own tagged ``solution``
+  (and the exercises section's code is tagged ``solution`` or ``exercise``), so the
+  students' versions (``make student``) hold no solution.
 * :func:`kernel_metadata`: the kernel spec and language info are what JupyterLab saves, so
   opening and saving a lesson does not change the file.
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .notebook_metadata import metadata_problems
+from .solutions import solution_problems
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
 # What a measurement looks like in prose; each pattern's groups are the numbers it states.
@@ -201,6 +205,11 @@ def anatomy_problems(notebook) -> list[Problem]:
     return problems
 
 
+def solution_cells(notebook) -> list[Problem]:
+    """Solutions that are not a cell of their own tagged ``solution`` (``make student`` removes those)."""
+    return [Problem(index, "solution", text) for index, text in solution_problems(notebook)]
+
+
 def kernel_metadata(notebook) -> list[Problem]:
     """Kernel metadata other than JupyterLab saves: opening the lesson would change the file."""
     return [Problem(0, "kernel metadata", text) for text in metadata_problems(notebook)]
@@ -212,6 +221,7 @@ def check(path: Path) -> list[Problem]:
         unmeasured_numbers(notebook)
         + external_resources(notebook)
         + anatomy_problems(notebook)
+        + solution_cells(notebook)
         + kernel_metadata(notebook)
     )
 
