@@ -78,6 +78,7 @@ def test_interactive_is_static_under_make_notebooks(monkeypatch):
     import ipywidgets
 
     calls = []
+    monkeypatch.delenv("DMLNOTES_WIDGET_SCAN", raising=False)  # make test scans the notebooks' widgets
     monkeypatch.setenv(plots.STATIC_ENV_VAR, "1")
     result = plots.interactive(lambda margin: calls.append(margin), margin=ipywidgets.FloatSlider(value=0.5))
     assert result is None and calls == [0.5]
