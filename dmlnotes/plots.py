@@ -387,7 +387,9 @@ def _jshtml_with_poster(anim, fig, draw: Callable[[int], object], last_frame: in
 
 
 # Shown until the player's script runs: JupyterLab does not run the scripts of a notebook it does not trust.
-UNTRUSTED_NOTE = "To play the animation: run this cell, or File &gt; Trust Notebook."
+UNTRUSTED_NOTE = (  # JupyterLab 4 offers "Trust Notebook" in its command palette, not in a menu
+    "To play the animation: run this cell, or trust the notebook (command palette, Ctrl+Shift+C: Trust Notebook)."
+)
 
 
 def opens_on_last_frame(html: str, last_frame: int) -> str:

@@ -198,7 +198,7 @@ def test_animation_draws_markers_such_as_proxies_over_a_run():
 def test_animation_opens_on_its_last_frame_and_says_how_to_play_without_trust():
     anim = plots.animate_embeddings(history_with(5), np.arange(12) % 3, max_frames=5)
     body = re.sub(r"<script.*?</script>", "", anim.html, flags=re.DOTALL)  # what an untrusted notebook shows
-    assert plots.UNTRUSTED_NOTE in body and "Trust Notebook" in body
+    assert plots.UNTRUSTED_NOTE in body and "run this cell" in body and "Trust Notebook" in body
     assert re.search(r'class="anim-slider"\s+name="points" min="0" max="4" step="1" value="4"', body)
 
 
