@@ -3,8 +3,9 @@
 :func:`dmlnotes.plots.interactive` calls :func:`scan_if_requested` right after it shows a
 live widget. When the environment variable ``DMLNOTES_WIDGET_SCAN`` is set, the widget's
 callback runs at the values of each control's range (the other controls at their
-defaults), and every value at which the callback raises, warns, or draws or prints
-``nan`` or ``inf`` fails the cell with a :class:`WidgetScanError` that lists them. So
+defaults), and every value at which the callback raises, warns (as the student would see
+it: deprecations inside libraries do not count), or draws or prints ``nan`` or ``inf``
+fails the cell with a :class:`WidgetScanError` that lists them. So
 the notebook tests (nbval) see what a student sees when moving a slider, not only the
 static figure at the default.
 
@@ -111,6 +112,10 @@ def _run_once(function: Callable[..., object], arguments: dict) -> list[str]:
     try:
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
             warnings.simplefilter("always")
+            # As IPython shows them: deprecations only from the notebook's own code, not from inside libraries.
+            for category in (DeprecationWarning, PendingDeprecationWarning):
+                warnings.filterwarnings("ignore", category=category)
+                warnings.filterwarnings("always", category=category, module="__main__")
             try:
                 function(**arguments)
                 for number in set(plt.get_fignums()) - before:

@@ -97,3 +97,20 @@ def test_interactive_scans_the_live_widget_when_asked(monkeypatch):
     with pytest.raises(ValueError, match="DMLNOTES_WIDGET_SCAN must be"):
         plots.interactive(entropy_in_log_space, T=temperature_slider())
     plt.close("all")
+
+
+def test_warnings_count_as_a_student_sees_them():
+    def warns(kind):
+        if kind == "future":
+            warnings.warn("this default changes", FutureWarning, stacklevel=1)
+        elif kind == "deprecated in the notebook":
+            warnings.warn_explicit("old call", DeprecationWarning, "cell.py", 1, module="__main__")
+        else:  # IPython hides a library's deprecation warnings
+            warnings.warn("old call", DeprecationWarning, stacklevel=1)
+
+    kinds = ipywidgets.Dropdown(options=["future", "deprecated in the notebook", "deprecated in a library"])
+    found = [(p.value, p.what) for p in widget_scan.scan(warns, {"kind": kinds})]
+    assert found == [
+        ("future", "warns FutureWarning: this default changes"),
+        ("deprecated in the notebook", "warns DeprecationWarning: old call"),
+    ]
