@@ -13,6 +13,11 @@
   summary and references.
 * :func:`slide_problems`: every cell carries slide metadata (``metadata.slideshow.slide_type``),
   so the lesson presents as a slideshow; ``python -m dmlnotes.classroom.slide_types`` writes it.
+* :func:`solution_cells`: every exercise solution is a cell of its own tagged ``solution``
+  (and the exercises section's code is tagged ``solution`` or ``exercise``), so the
+  students' versions (``make student``) hold no solution.
+* :func:`kernel_metadata`: the kernel spec and language info are what JupyterLab saves, so
+  opening and saving a lesson does not change the file.
 
 A literature value is marked by naming its source in the same sentence (or table row):
 "et al." (``Zhai & Wu ... et al.``), or a citation in parentheses with "survey", a year,
@@ -26,6 +31,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .notebook_metadata import metadata_problems
+from .solutions import solution_problems
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
 # What a measurement looks like in prose; each pattern's groups are the numbers it states.
@@ -214,6 +222,16 @@ def slide_problems(notebook) -> list[Problem]:
     return problems
 
 
+def solution_cells(notebook) -> list[Problem]:
+    """Solutions that are not a cell of their own tagged ``solution`` (``make student`` removes those)."""
+    return [Problem(index, "solution", text) for index, text in solution_problems(notebook)]
+
+
+def kernel_metadata(notebook) -> list[Problem]:
+    """Kernel metadata other than JupyterLab saves: opening the lesson would change the file."""
+    return [Problem(0, "kernel metadata", text) for text in metadata_problems(notebook)]
+
+
 def check(path: Path) -> list[Problem]:
     notebook = json.loads(Path(path).read_text(encoding="utf-8"))
     return (
@@ -221,6 +239,8 @@ def check(path: Path) -> list[Problem]:
         + external_resources(notebook)
         + anatomy_problems(notebook)
         + slide_problems(notebook)
+        + solution_cells(notebook)
+        + kernel_metadata(notebook)
     )
 
 

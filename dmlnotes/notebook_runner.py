@@ -7,8 +7,10 @@ Usage (the Makefile wraps both)::
 
 Each notebook runs in a fresh kernel of the current Python environment with
 ``DMLNOTES_STATIC=1`` (widgets render as static figures) and ``DMLNOTES_PROGRESS=0`` (no
-progress bars in committed outputs). ``execute`` records the run time in the notebook's
-metadata (``dmlnotes.run_seconds``), where the course map reads it. ``bench`` prints wall time and executed size per
+progress bars in committed outputs), and gets the kernel metadata JupyterLab saves
+(:mod:`dmlnotes.notebook_metadata`). ``execute`` records the run time in the notebook's
+metadata (``dmlnotes.run_seconds``), where the course map reads it. ``bench`` prints wall
+time and executed size per
 notebook and the totals, and flags notebooks over the budget. The comparison runs that
 lessons share are cached in ``data/comparison/``; ``bench --cold`` starts the notebooks from
 an empty cache instead (as on a new machine, where each lesson trains its own recipes and
@@ -23,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .notebook_metadata import set_jupyterlab_metadata
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 DEFAULT_SECONDS_BUDGET = 60.0
@@ -69,6 +73,8 @@ def execute(path: Path, timeout: int = 900, environment: dict[str, str] | None =
             else:
                 os.environ[name] = value
     notebook.metadata.pop("widgets", None)
+    # What JupyterLab saves, so that opening and saving the lesson leaves the file as it is.
+    set_jupyterlab_metadata(notebook, notebook.metadata.get("language_info", {}).get("version"))
     return notebook, seconds
 
 

@@ -5,7 +5,9 @@ Animations are matplotlib ``FuncAnimation`` objects rendered as inline HTML (Jav
 player with palette-PNG frames embedded), capped at ``max_frames`` so that a notebook stays
 small. Frames are drawn for a projector: 100 dpi, axis labels, a class legend and the
 step in each panel's title. The player's image starts on the last frame, so a reader of
-a code host that strips JavaScript still sees the result of training, and its buttons are
+a code host that strips JavaScript still sees the result of training; the player opens on
+that frame too, and, where its script does not run (a notebook JupyterLab does not trust),
+a note says how to make it play. Its buttons are
 plain text symbols: nothing is loaded from the internet (matplotlib's own player fetches
 an icon font from a CDN, which leaves the buttons blank offline).
 
@@ -381,7 +383,42 @@ def _jshtml_with_poster(anim, fig, draw: Callable[[int], object], last_frame: in
     fig.savefig(buffer, format="png", dpi=fig.dpi)
     poster = base64.b64encode(palette_png(buffer.getvalue())).decode("ascii")
     html = re.sub(r'(<img id="_anim_img\w*")', rf'\1 src="data:image/png;base64,{poster}"', html, count=1)
-    return offline_player(html)
+    return opens_on_last_frame(offline_player(html), last_frame)
+
+
+# Shown until the player's script runs: JupyterLab does not run the scripts of a notebook it does not trust.
+UNTRUSTED_NOTE = (  # JupyterLab 4 offers "Trust Notebook" in its command palette, not in a menu
+    "To play the animation: run this cell, or trust the notebook (command palette, Ctrl+Shift+C: Trust Notebook)."
+)
+
+
+def opens_on_last_frame(html: str, last_frame: int) -> str:
+    """matplotlib's player set to open on the last frame, the one its image shows before the
+    script runs; Play from there starts over; a note, which the script hides, says how to
+    make the player work where the script does not run."""
+    anim_id = re.search(r'<img id="_anim_img(\w*)"', html).group(1)
+    html, sliders = re.subn(
+        rf'(<input id="_anim_slider{anim_id}"[^>]*?) max="1" step="1" value="0"',
+        rf'\1 max="{last_frame}" step="1" value="{last_frame}"',
+        html,
+    )
+    created = f"anim{anim_id} = new Animation("
+    if sliders != 1 or html.count(created) != 1:  # a matplotlib release with another player: fail loudly
+        raise RuntimeError("the animation player's HTML changed; update plots.opens_on_last_frame")
+    note = f'<p id="_anim_note{anim_id}" class="anim-note" style="font-size:small;color:#555">{UNTRUSTED_NOTE}</p>'
+    html = html.replace('<div class="anim-controls">', f'{note}\n  <div class="anim-controls">', 1)
+    start, end = html.index(created), html.index(");", html.index(created)) + 2
+    opened = (
+        f"{html[start:end]}\n"
+        f"        var anim = anim{anim_id}, play = anim.play_animation;\n"
+        "        anim.last_frame();\n"
+        "        anim.play_animation = function() {  /* Play at the end starts over, as a video does */\n"
+        "          if (this.current_frame >= this.frames.length - 1) { this.first_frame(); }\n"
+        "          play.call(this);\n"
+        "        };\n"
+        f'        document.getElementById("_anim_note{anim_id}").style.display = "none";'
+    )
+    return html[:start] + opened + html[end:]
 
 
 class Animation:
@@ -409,6 +446,10 @@ def interactive(
     figure each, for a parameter whose point is in the change (small multiples); choose
     a default at which the point is visible otherwise. Returns None, so a notebook cell
     ending in this call prints nothing under the widget.
+
+    With ``DMLNOTES_WIDGET_SCAN`` set (the notebook tests), the live widget's callback is
+    also run over each control's range and any warning, error or nan fails the cell
+    (:mod:`dmlnotes.widget_scan`).
     """
     if static_mode():
         defaults = {name: control.value for name, control in controls.items()}
@@ -427,7 +468,10 @@ def interactive(
         return None
     import ipywidgets
 
+    from .widget_scan import scan_if_requested
+
     ipywidgets.interact(function, **controls)
+    scan_if_requested(function, controls)  # the notebook tests move the slider over its range
     return None
 
 

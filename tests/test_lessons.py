@@ -42,3 +42,15 @@ def test_every_cell_carries_slide_metadata(path):
 
 def test_there_are_lessons():
     assert len(NOTEBOOKS) >= 10
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_kernel_metadata_is_what_jupyterlab_saves(path):
+    problems = lesson_checks.kernel_metadata(load(path))
+    assert not problems, "\n".join(map(str, problems)) + "\nrun: python -m dmlnotes.notebook_metadata " + str(path)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_solution_is_a_cell_tagged_solution(path):
+    problems = lesson_checks.solution_cells(load(path))
+    assert not problems, "\n".join(map(str, problems)) + "\nrun: python -m dmlnotes.solutions tag " + str(path)

@@ -1,7 +1,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dmlnotes import notebook_runner
+from dmlnotes import lesson_checks, notebook_runner
 
 
 def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
@@ -21,6 +21,7 @@ def test_bench_and_execute_a_tiny_notebook(tmp_path, capsys, monkeypatch):
     cell = executed.cells[0]
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "1 42\n"  # static mode was on
     assert executed.metadata["dmlnotes"]["run_seconds"] > 0  # for the course map
+    assert lesson_checks.kernel_metadata(nbformat.read(path, as_version=4)) == []  # as JupyterLab saves it
     import os
 
     assert "DMLNOTES_STATIC" not in os.environ  # ... in the kernel only

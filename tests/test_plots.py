@@ -78,6 +78,7 @@ def test_interactive_is_static_under_make_notebooks(monkeypatch):
     import ipywidgets
 
     calls = []
+    monkeypatch.delenv("DMLNOTES_WIDGET_SCAN", raising=False)  # make test scans the notebooks' widgets
     monkeypatch.setenv(plots.STATIC_ENV_VAR, "1")
     result = plots.interactive(lambda margin: calls.append(margin), margin=ipywidgets.FloatSlider(value=0.5))
     assert result is None and calls == [0.5]
@@ -192,3 +193,53 @@ def test_animation_draws_markers_such_as_proxies_over_a_run():
     with pytest.raises(ValueError, match="class ids of the labels"):
         plots.animate_runs({"a": history_with(2)}, labels, markers={"a": proxies}, marker_classes={"a": [0, 1, 5]})
     plt.close("all")
+
+
+def test_animation_opens_on_its_last_frame_and_says_how_to_play_without_trust():
+    anim = plots.animate_embeddings(history_with(5), np.arange(12) % 3, max_frames=5)
+    body = re.sub(r"<script.*?</script>", "", anim.html, flags=re.DOTALL)  # what an untrusted notebook shows
+    assert plots.UNTRUSTED_NOTE in body and "run this cell" in body and "Trust Notebook" in body
+    assert re.search(r'class="anim-slider"\s+name="points" min="0" max="4" step="1" value="4"', body)
+
+
+# A fake page for matplotlib's player: the elements it touches, timers run by hand.
+_FAKE_PAGE = """
+const elements = {}, timers = [];
+function element(id) { return elements[id] || (elements[id] = {id: id, style: {}, value: 0, src: ""}); }
+global.document = {getElementById: element};
+global.navigator = {userAgent: "node"};
+global.Image = function () { this.src = ""; };
+global.setTimeout = (f) => f();
+global.setInterval = (f) => { timers.push(f); return timers.length; };
+global.clearInterval = () => { timers.length = 0; };
+"""
+_REPORT_PAGE = """
+const id = Object.keys(elements).find((k) => k.startsWith("_anim_img")).slice("_anim_img".length);
+const anim = global["anim" + id];
+document["_anim_loop_select" + id] = {state: [{checked: true, value: "once"}]};
+const opened = {frame: anim.current_frame, slider: element("_anim_slider" + id).value,
+                note: element("_anim_note" + id).style.display, img: element("_anim_img" + id).src};
+anim.play_animation();
+const played = [anim.current_frame];
+while (timers.length) { timers[0](); played.push(anim.current_frame); }
+console.log(JSON.stringify({opened: opened, played: played, frames: anim.frames.map((f) => f.src)}));
+"""
+
+
+def test_the_player_opens_on_the_last_frame_hides_the_note_and_plays_from_the_start(tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("needs Node.js to run the player's script")
+    anim = plots.animate_embeddings(history_with(5), np.arange(12) % 3, max_frames=5)
+    scripts = "\n;\n".join(re.findall(r"<script[^>]*>(.*?)</script>", anim.html, flags=re.DOTALL))
+    page = tmp_path / "player.js"
+    page.write_text(_FAKE_PAGE + scripts + _REPORT_PAGE)
+    result = json.loads(subprocess.run([node, str(page)], capture_output=True, text=True, check=True).stdout)
+    assert result["opened"]["frame"] == 4 and result["opened"]["slider"] == 4
+    assert result["opened"]["img"] == result["frames"][4]  # the same picture the static poster shows
+    assert result["opened"]["note"] == "none"  # the script ran: the note about trust goes away
+    assert result["played"] == [0, 1, 2, 3, 4, 4]  # Play at the end starts over and stops on the last frame
