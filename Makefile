@@ -14,7 +14,7 @@ COLD ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.dmlnotes-installed
 
-.PHONY: lab lint test install notebooks bench bench-losses bench-metrics clean
+.PHONY: lab lint test test-browser install notebooks bench bench-losses bench-metrics clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,22 @@ lint: $(INSTALLED)
 
 test: lint
 	DMLNOTES_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -q
+
+# Every lesson's widgets and animations in JupyterLab in headless Chromium, offline (tests/browser).
+# Minutes, not part of `make test`. Chromium comes from the system (Debian: apt-get install chromium),
+# or set DMLNOTES_CHROMIUM to its executable; Playwright never downloads a browser here.
+CHROMIUM ?= $(or $(DMLNOTES_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+
+BROWSER_INSTALLED := $(VENV)/.dmlnotes-browser-installed
+
+$(BROWSER_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[dev,browser]"
+	touch $(BROWSER_INSTALLED)
+
+test-browser: $(BROWSER_INSTALLED)
+	@test -n "$(CHROMIUM)" || { echo "make test-browser needs Chromium: apt-get install chromium (Debian/Ubuntu)," \
+		"or set DMLNOTES_CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	DMLNOTES_CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest tests/browser -q
 
 notebooks: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.notebook_runner execute $(NB)
