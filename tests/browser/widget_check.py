@@ -55,17 +55,18 @@ def figure_signature(cell) -> str:
 
 
 def wait_for_redraw(notebook: LabNotebook, cell, before: str, timeout: float, settle: float = 2.0) -> str | None:
-    """The figure's new signature once the kernel is quiet, or None if the kernel has been idle
-    for ``settle`` seconds (the callback is done) and the figure is still the old one."""
+    """The figure's new signature, or None if the kernel went idle (the callback is done) and
+    stayed idle for ``settle`` seconds without a new figure arriving."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if notebook.wait_until_idle(timeout=max(deadline - time.monotonic(), 0.1)):
+    while notebook.wait_until_idle(timeout=max(deadline - time.monotonic(), 0.1)):
+        settled = time.monotonic() + settle
+        while time.monotonic() < settled:
             after = figure_signature(cell)
             if after and after != before:
                 return after
-            if notebook.wait_until_idle(timeout=settle, quiet=settle):
-                after = figure_signature(cell)
-                return after if after and after != before else None
+            time.sleep(0.1)
+        if notebook.kernel_status() == "idle" or time.monotonic() > deadline:
+            return None
     return None
 
 
