@@ -90,16 +90,12 @@ def check_widget(notebook: LabNotebook, index: int, timeout: float = 60.0) -> li
     if not before:
         problems.append(f"{where}: no figure under the widget before moving the slider")
 
-    # Move towards the end with more room, so a slider that starts at its maximum moves too.
+    # Each move goes towards the end with more room, so a slider at either end moves too.
     slider.scroll_into_view_if_needed()
-    track = slider.locator(".noUi-target").first.bounding_box()
-    knob = handle.bounding_box()
-    x, y = knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2
-    towards_right = x < track["x"] + track["width"] / 2
-    step = "ArrowRight" if towards_right else "ArrowLeft"
+    track = slider.locator(".noUi-target").first
     moves = {
-        "by mouse": lambda: _drag(notebook.page, x, y, track["width"] / 3 * (1 if towards_right else -1)),
-        "by keyboard": lambda: _press(handle, step),
+        "by mouse": lambda: _drag(notebook.page, handle, track),
+        "by keyboard": lambda: _press(handle, "ArrowRight" if _room_on_the_right(handle, track) else "ArrowLeft"),
     }
     for how, move in moves.items():
         value = _readout(slider)
@@ -137,10 +133,18 @@ def _press(handle, key: str) -> None:
     handle.press(key)
 
 
-def _drag(page, x: float, y: float, dx: float) -> None:
+def _room_on_the_right(handle, track) -> bool:
+    knob, bar = handle.bounding_box(), track.bounding_box()
+    return knob["x"] + knob["width"] / 2 < bar["x"] + bar["width"] / 2
+
+
+def _drag(page, handle, track) -> None:
+    """Drag the handle a third of the track's width, towards the end with more room."""
+    knob, width = handle.bounding_box(), track.bounding_box()["width"]
+    x, y = knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.move(x + (width if _room_on_the_right(handle, track) else -width) / 3, y, steps=8)
     page.mouse.up()
 
 
