@@ -31,7 +31,7 @@ else
 TORCH_NOTE := as asked: TORCH='$(TORCH)'
 endif
 
-.PHONY: lab refresh student lint test scan-widgets install notebooks bench bench-losses bench-metrics benchmark map slides site test-site clean
+.PHONY: lab refresh student lint test test-browser scan-widgets install notebooks bench bench-losses bench-metrics benchmark map slides site test-site clean
 
 # Quiet pip (-q): the full log goes to $(PIP_LOG).
 $(INSTALLED): pyproject.toml
@@ -77,6 +77,22 @@ test: lint
 # Every widget over every value of its sliders: warnings, errors and nan fail (minutes; not in make test).
 scan-widgets: $(INSTALLED)
 	DMLNOTES_PROGRESS=0 DMLNOTES_WIDGET_SCAN=all $(BIN)/python -m pytest $(or $(NB),notebooks) --nbval-lax --nbval-current-env -q
+
+# Every lesson's widgets and animations in JupyterLab in headless Chromium, offline (tests/browser).
+# Minutes, not part of `make test`. Chromium comes from the system (Debian: apt-get install chromium),
+# or set DMLNOTES_CHROMIUM to its executable; Playwright never downloads a browser here.
+CHROMIUM ?= $(or $(DMLNOTES_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+
+BROWSER_INSTALLED := $(VENV)/.dmlnotes-browser-installed
+
+$(BROWSER_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[dev,browser]"
+	touch $(BROWSER_INSTALLED)
+
+test-browser: $(BROWSER_INSTALLED)
+	@test -n "$(CHROMIUM)" || { echo "make test-browser needs Chromium: apt-get install chromium (Debian/Ubuntu)," \
+		"or set DMLNOTES_CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	DMLNOTES_CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest tests/browser -q
 
 notebooks: $(INSTALLED)
 	$(BIN)/python -m dmlnotes.notebook_runner execute $(NB)
