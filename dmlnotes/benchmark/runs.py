@@ -13,6 +13,7 @@ A run that raises, or whose loss or embeddings become NaN, is recorded with its 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import math
@@ -162,6 +163,7 @@ def run_task(
     train_set, eval_set = (datasets or _datasets(setup, root))[task.phase]
     base = {
         "setup": setup.name,
+        "setup_config": dataclasses.asdict(setup),
         "phase": task.phase,
         "recipe": task.recipe,
         "overrides": dict(task.overrides),

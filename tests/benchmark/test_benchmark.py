@@ -162,6 +162,7 @@ def test_a_run_is_measured_at_each_length_on_the_right_classes(digits_datasets):
         assert set(record["metrics"]) == set(METRICS)
         assert all(0.0 <= value <= 1.0 for value in record["metrics"].values())
         assert record["settings"] == {"margin": 2.0} and record["evaluated_on"] == "test classes"
+        assert record["setup_config"]["lengths"] == (2, 4) and record["setup_config"]["batch_size"] == 12
         assert record["environment"]["torch"] == torch.__version__ and record["seconds_per_step"] > 0
     assert records[1]["seconds"] >= records[0]["seconds"]
     again = run_task(task, TINY, device="cpu", recipes=TEST_RECIPES, datasets=digits_datasets)
