@@ -395,7 +395,8 @@ UNTRUSTED_NOTE = (  # JupyterLab 4 offers "Trust Notebook" in its command palett
 def opens_on_last_frame(html: str, last_frame: int) -> str:
     """matplotlib's player set to open on the last frame, the one its image shows before the
     script runs; Play from there starts over; a note, which the script hides, says how to
-    make the player work where the script does not run."""
+    make the player work where the script does not run; a player whose output was removed
+    (the cell re-run while it played) stops its timer instead of throwing every frame."""
     anim_id = re.search(r'<img id="_anim_img(\w*)"', html).group(1)
     html, sliders = re.subn(
         rf'(<input id="_anim_slider{anim_id}"[^>]*?) max="1" step="1" value="0"',
@@ -416,6 +417,13 @@ def opens_on_last_frame(html: str, last_frame: int) -> str:
         "          if (this.current_frame >= this.frames.length - 1) { this.first_frame(); }\n"
         "          play.call(this);\n"
         "        };\n"
+        "        ['anim_step_forward', 'anim_step_reverse'].forEach(function(name) {\n"
+        "          var step = anim[name];  /* a re-run cell removes the player: stop its timer, not throw */\n"
+        "          anim[name] = function() {\n"
+        f'            if (!document.getElementById("_anim_img{anim_id}")) {{ this.pause_animation(); return; }}\n'
+        "            step.call(this);\n"
+        "          };\n"
+        "        });\n"
         f'        document.getElementById("_anim_note{anim_id}").style.display = "none";'
     )
     return html[:start] + opened + html[end:]

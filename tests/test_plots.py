@@ -205,7 +205,10 @@ def test_animation_opens_on_its_last_frame_and_says_how_to_play_without_trust():
 # A fake page for matplotlib's player: the elements it touches, timers run by hand.
 _FAKE_PAGE = """
 const elements = {}, timers = [];
-function element(id) { return elements[id] || (elements[id] = {id: id, style: {}, value: 0, src: ""}); }
+let removed = false;  // the output cleared, as when its cell is run again
+function element(id) {
+  return removed ? null : elements[id] || (elements[id] = {id: id, style: {}, value: 0, src: ""});
+}
 global.document = {getElementById: element};
 global.navigator = {userAgent: "node"};
 global.Image = function () { this.src = ""; };
@@ -222,7 +225,13 @@ const opened = {frame: anim.current_frame, slider: element("_anim_slider" + id).
 anim.play_animation();
 const played = [anim.current_frame];
 while (timers.length) { timers[0](); played.push(anim.current_frame); }
-console.log(JSON.stringify({opened: opened, played: played, frames: anim.frames.map((f) => f.src)}));
+anim.first_frame();
+anim.play_animation();
+removed = true;
+let ticks = 0;
+while (timers.length && ticks < 10) { timers[0](); ticks += 1; }  // throws here without the guard
+console.log(JSON.stringify({opened: opened, played: played, frames: anim.frames.map((f) => f.src),
+                            ticks_after_removal: ticks, timer_left: timers.length}));
 """
 
 
@@ -243,3 +252,4 @@ def test_the_player_opens_on_the_last_frame_hides_the_note_and_plays_from_the_st
     assert result["opened"]["img"] == result["frames"][4]  # the same picture the static poster shows
     assert result["opened"]["note"] == "none"  # the script ran: the note about trust goes away
     assert result["played"] == [0, 1, 2, 3, 4, 4]  # Play at the end starts over and stops on the last frame
+    assert result["ticks_after_removal"] == 1 and result["timer_left"] == 0  # a removed player stops, silently

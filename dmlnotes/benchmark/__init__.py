@@ -10,12 +10,13 @@ Run it with ``python -m dmlnotes.benchmark`` (see :mod:`.cli`).
 """
 
 from .recipes import RECIPES, BenchmarkRecipe, resolve_recipes
-from .results import format_table, interval95, merge, read_results, summarize, write_results
+from .results import PUBLISHED_RESULTS, format_table, interval95, merge, read_results, summarize, write_results
 from .runs import METRICS, Task, choose_settings, final_tasks, run_task, run_tasks, search_tasks, shard
 from .setups import SETUPS, BenchmarkSetup, resolve_setup
 
 __all__ = [
     "METRICS",
+    "PUBLISHED_RESULTS",
     "RECIPES",
     "SETUPS",
     "BenchmarkRecipe",

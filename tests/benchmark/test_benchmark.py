@@ -256,3 +256,11 @@ def test_command_line_run_resumes_and_feeds_the_search_to_the_final_phase(tmp_pa
     finals = trained[3:]
     assert [task.seed for task in finals] == [0, 1, 2] and {task.overrides for task in finals} == {(("margin", 2.0),)}
     assert "after 300 steps" in capsys.readouterr().out
+
+
+def test_the_published_results_are_found_from_the_package_and_hold_every_recipe():
+    from dmlnotes.benchmark import PUBLISHED_RESULTS
+
+    records = read_results(PUBLISHED_RESULTS)
+    finals = {record["recipe"] for record in records if record["phase"] == "final"}
+    assert finals == set(RECIPES)  # a recipe added since the last full run needs `make benchmark` again
