@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from browser.lab_notebook import LabNotebook
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 LESSONS = sorted((REPOSITORY / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -24,6 +25,7 @@ BROKEN_WIDGETS = Path(__file__).parent / "broken_widgets.ipynb"  # broken on pur
 # A widget of the collection: dmlnotes.plots.interactive (or snapshot_slider), or ipywidgets' interact.
 WIDGET_CALL = re.compile(r"(?<!def )\b(?:interactive|interact|snapshot_slider)\(")
 ANIMATION_MARK = "_anim_img"  # the image element of matplotlib's JavaScript player (dmlnotes.plots.animate_runs)
+ANIMATION_NOTE = "_anim_note"  # dmlnotes.plots' note under the player, hidden once the player's script runs
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,16 @@ def check_animation(notebook: LabNotebook, index: int, seconds: float = 8.0, fra
     cell = notebook.cell(index)
     image = cell.locator(f'img[id^="{ANIMATION_MARK}"]').first
     play = cell.locator('button[title="Play"], button[aria-label="Play"]').first
-    if not image.count() or not play.count():
+    note = cell.locator(f'[id^="{ANIMATION_NOTE}"]').first
+    try:  # JupyterLab renders a cell scrolled into view a moment later, and the player's script after it
+        image.wait_for(state="attached", timeout=15_000)
+        play.wait_for(state="attached", timeout=5_000)
+    except PlaywrightTimeoutError:
         return [f"{where}: no animation player (image and Play button) under the cell"]
+    try:
+        note.wait_for(state="hidden", timeout=10_000)  # the script hides the "how to make it play" note
+    except PlaywrightTimeoutError:
+        return [f"{where}: the animation player's script did not run (its note is still shown)"]
     play.click()
     seen = {image.get_attribute("src")}
     deadline = time.monotonic() + seconds
