@@ -12,9 +12,10 @@ progress bars in committed outputs), and gets the kernel metadata JupyterLab sav
 metadata (``dmlnotes.run_seconds``), where the course map reads it. ``bench`` prints wall
 time and executed size per
 notebook and the totals, and flags notebooks over the budget. The comparison runs that
-lessons share are cached in ``data/comparison/``; ``bench --cold`` starts the notebooks from
-an empty cache instead (as on a new machine, where each lesson trains its own recipes and
-reads the earlier lessons' runs, when the notebooks run in order).
+lessons share are cached in ``results/comparison/`` (committed); ``execute`` first removes the
+runs of older code, so the lessons train what changed. ``bench --cold`` starts the notebooks
+from an empty cache instead (where each lesson trains its own recipes and reads the earlier
+lessons' runs, when the notebooks run in order).
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cold:
         cold_cache = tempfile.TemporaryDirectory(prefix="dmlnotes-comparison-")
         environment["DMLNOTES_COMPARISON_CACHE"] = cold_cache.name
+    elif args.command == "execute":
+        from dmlnotes.experiments.comparison import cache_dir, prune_stale_runs
+
+        if removed := prune_stale_runs():  # the committed runs are the current code's only
+            print(f"removed {len(removed)} comparison runs of older code from {cache_dir()}", file=sys.stderr)
 
     import nbformat
 

@@ -16,12 +16,17 @@ training is twice as long. :class:`Comparison` gives mean and spread, the rankin
 both lengths, where they differ, and :meth:`Comparison.assert_beats` for claims: "A beats
 B" holds when the difference of the means exceeds the sum of the two standard deviations.
 
-Runs are cached in ``data/comparison/`` (one JSON file per recipe and seed), so a lesson
+Runs are cached in ``results/comparison/`` (one JSON file per recipe and seed), so a lesson
 does not retrain what an earlier lesson trained. The file name carries a fingerprint of
 everything the result depends on: the recipe's loss and miner settings, the training
 procedure's source, the package's loss/miner/model/data code, the data and the lengths.
 A changed recipe or code gives a new fingerprint, so a stale result is never read; a
 file that does not parse or does not match is recomputed and replaced.
+
+The folder is committed, like the lessons' outputs: a fresh clone reads the runs the
+lessons were executed with instead of training them again. ``make notebooks`` removes
+the runs of older code (:func:`prune_stale_runs`) and trains what is missing; the tests
+check that every committed run is for the current code and retrain one of them.
 """
 
 from __future__ import annotations
@@ -363,15 +368,20 @@ _CODE_FILES = (
 )
 
 
+COMMITTED_RUNS = _PACKAGE.parent / "results" / "comparison"
+
+
 def cache_dir() -> Path:
-    """``data/comparison/``, or the folder ``$DMLNOTES_COMPARISON_CACHE`` names
-    (``make bench COLD=1`` points it at an empty folder to time the lessons as on a new machine)."""
+    """``results/comparison/`` in the repository (committed), or the folder
+    ``$DMLNOTES_COMPARISON_CACHE`` names (``make bench COLD=1`` points it at an empty folder
+    to time the lessons as on a new machine); ``data/comparison/`` for a package installed
+    without the repository."""
     from ..data.paths import data_root
 
     configured = os.environ.get(CACHE_ENV_VAR, "")
     if configured not in ("", "0", "1"):
         return Path(configured).expanduser()
-    return data_root() / "comparison"
+    return COMMITTED_RUNS if COMMITTED_RUNS.parent.is_dir() else data_root() / "comparison"
 
 
 @functools.lru_cache(maxsize=1)
@@ -436,8 +446,11 @@ def _run_key(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim, 
         "code": _code_fingerprint(),
     }
     if with_nmi:  # runs scored by NMI too are cached apart (and cost about a second more per measurement)
-        key["metrics"] = ["R@1", "MAP@R", "NMI"]
+        key["metrics"] = _NMI_METRICS
     return key
+
+
+_NMI_METRICS = ["R@1", "MAP@R", "NMI"]
 
 
 def _cache_path(directory: Path, key: dict) -> Path:
@@ -460,20 +473,56 @@ def _read_cached(path: Path, key: dict) -> list[ComparisonResult] | None:
         return None
 
 
+def trained_on() -> dict:
+    """Where a run was trained. Single-threaded CPU runs repeat bit for bit on a CPU with the
+    same vector instructions (torch's CPU capability); on another, the sums round differently."""
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def _write_cached(path: Path, key: dict, results: list[ComparisonResult]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     stored = [{k: v for k, v in dataclasses.asdict(r).items() if k != "nmi" or v is not None} for r in results]
-    text = json.dumps({"key": key, "results": stored}, indent=1)
+    text = json.dumps({"key": key, "trained_on": trained_on(), "results": stored}, indent=1)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         tmp.write(text)
+    os.chmod(tmp.name, 0o644)  # a committed file, readable like the others (not the temp file's 0600)
     os.replace(tmp.name, path)  # atomic: a reader never sees half a file
 
 
+def stale_runs(directory: Path | None = None) -> list[Path]:
+    """The cached runs in ``directory`` (default: :func:`cache_dir`) that no lookup can read
+    any more: trained by other code or another torch, or unreadable."""
+    stale = []
+    for path in sorted((directory or cache_dir()).glob("*.json")):
+        try:
+            current = json.loads(path.read_text())["key"]["code"] == _code_fingerprint()
+        except (OSError, ValueError, KeyError, TypeError):
+            current = False
+        if not current:
+            stale.append(path)
+    return stale
+
+
+def prune_stale_runs(directory: Path | None = None) -> list[Path]:
+    """Remove :func:`stale_runs`; the removed paths."""
+    removed = stale_runs(directory)
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 def _cache_entry(recipe: Recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi: bool = False):
-    """``(path, key, cached runs or None)`` for one run, with the cache on."""
+    """``(path, key, cached runs or None)`` for one run, with the cache on. A run asked for
+    without NMI is also read from the same run scored by NMI as well (its NMI left out),
+    so a lesson that needs both trains the run once."""
     key = _run_key(recipe, seed, lengths, train_set, test_set, embedding_dim, with_nmi)
     path = _cache_path(cache_dir(), key)
-    return path, key, _read_cached(path, key)
+    cached = _read_cached(path, key)
+    if cached is None and not with_nmi:
+        scored_key = {**key, "metrics": _NMI_METRICS}
+        scored = _read_cached(_cache_path(cache_dir(), scored_key), scored_key)
+        cached = None if scored is None else [dataclasses.replace(run, nmi=None) for run in scored]
+    return path, key, cached
 
 
 def _runs(

@@ -46,8 +46,8 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("jupyterlab")
-    # The kernel imports dmlnotes from this repository, whose data/ (comparison cache, glyphs)
-    # it finds next to the package: the copies read the same caches as the lessons.
+    # The kernel imports dmlnotes from this repository, whose results/comparison/ and data/
+    # (glyphs) it finds next to the package: the copies read the same runs as the lessons.
     copies = copy_notebooks([*LESSONS, BROKEN_WIDGETS], scratch / "notebooks")
     server = LabServer(scratch / "notebooks", scratch)
     server.trust(copies)  # saved animations play only in a trusted notebook

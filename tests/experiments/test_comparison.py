@@ -222,3 +222,41 @@ def test_nmi_runs_are_the_same_runs_also_scored_by_nmi(tiny_data, cache_in):
     assert len(list(cache_in.glob("contrastive-nmi-seed*.json"))) == 2
     for path in cache_in.glob("contrastive-seed*.json"):
         assert all("nmi" not in result for result in json.loads(path.read_text())["results"])
+
+
+def test_runs_asked_without_nmi_are_read_from_the_runs_scored_by_nmi(tiny_data, cache_in, monkeypatch):
+    train, test = tiny_data
+    settings = dict(seeds=(0,), lengths=(2, 3), device="cpu", train_set=train, test_set=test, embedding_dim=8)
+    scored = compare(["contrastive"], with_nmi=True, **settings)
+    compare(["NCA"], **settings)
+
+    def no_training(function, jobs, **kwargs):
+        if jobs:
+            raise AssertionError("trained a run the cache holds")
+        return []
+
+    monkeypatch.setattr(comparison, "run_jobs", no_training)
+    plain = compare(["contrastive"], **settings)
+    for steps in plain.lengths:
+        for metric in ("recall_at_1", "map_at_r"):
+            read, trained = plain.values("contrastive", steps, metric), scored.values("contrastive", steps, metric)
+            assert np.array_equal(read, trained)
+    assert plain.metrics == ["recall_at_1", "map_at_r"] and all(run.nmi is None for run in plain.results)
+    with pytest.raises(AssertionError, match="trained a run"):  # the other way round there is no NMI to read
+        compare(["NCA"], with_nmi=True, **settings)
+
+
+def test_runs_of_other_code_are_stale_and_pruned(tiny_data, cache_in):
+    train, test = tiny_data
+    compare(
+        ["contrastive", "NCA"], seeds=(0,), lengths=(2,), device="cpu", train_set=train, test_set=test, embedding_dim=8
+    )
+    [older] = cache_in.glob("nca-seed0-*.json")
+    stored = json.loads(older.read_text())
+    stored["key"]["code"] = "the fingerprint of older code"
+    older.write_text(json.dumps(stored))
+    (cache_in / "broken.json").write_text("{")
+    assert comparison.stale_runs(cache_in) == [cache_in / "broken.json", older]
+    assert comparison.prune_stale_runs(cache_in) == [cache_in / "broken.json", older]
+    assert [path.name.split("-seed")[0] for path in cache_in.glob("*.json")] == ["contrastive"]
+    assert stored["trained_on"] == comparison.trained_on()
