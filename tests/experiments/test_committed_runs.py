@@ -30,7 +30,10 @@ def test_a_committed_run_is_trained_again_bit_for_bit():
     [path] = COMMITTED_RUNS.glob(f"contrastive-seed{seed}-*.json")
     stored = json.loads(path.read_text())
     lengths = stored["key"]["lengths"]
-    assert stored["key"] == comparison._run_key(recipe, seed, lengths, train_set, test_set, EMBEDDING_DIM)
+    key = comparison._run_key(recipe, seed, lengths, train_set, test_set, EMBEDDING_DIM)
+    if (stored["key"]["train_data"], stored["key"]["test_data"]) != (key["train_data"], key["test_data"]):
+        pytest.skip("the glyphs drawn here differ (another matplotlib's fonts): the lessons train their runs instead")
+    assert stored["key"] == key
     if stored["trained_on"]["cpu_capability"] != torch.backends.cpu.get_cpu_capability():
         pytest.skip(f"trained with {stored['trained_on']['cpu_capability']} instructions: the sums round differently")
     again = comparison._train_single_threaded(
