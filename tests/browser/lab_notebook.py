@@ -35,17 +35,25 @@ class LabNotebook:
         on record every status of the kernel (a kernel that dies passes through "dead",
         "autorestarting" or "restarting")."""
         self.page.goto(self.server.url(f"lab/tree/{self.path}", reset=""))
+        # Poll rather than await the panel's ready promises inside one evaluate: Chromium holds
+        # such a pending promise only weakly and may collect it ("Resulting promise was garbage
+        # collected", seen in CI on lesson 05), while polling keeps nothing pending.
         self.page.wait_for_function(
-            _PANEL + "path => { try { return !!panelFor(path).sessionContext; } catch { return false; } }",
+            _PANEL
+            + """path => {
+              try {
+                const panel = panelFor(path);
+                return panel.context.isReady && panel.sessionContext.isReady
+                  && !!panel.sessionContext.session?.kernel;
+              } catch { return false; }
+            }""",
             arg=self.path,
             timeout=timeout * 1000,
         )
         self.kernel_id = self.page.evaluate(
             _PANEL
-            + """async path => {
+            + """path => {
               const panel = panelFor(path);
-              await panel.context.ready;
-              await panel.sessionContext.ready;
               window.kernelStatuses = [];
               panel.sessionContext.statusChanged.connect((_, status) => window.kernelStatuses.push(status));
               return panel.sessionContext.session.kernel.id;
